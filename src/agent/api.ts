@@ -1,0 +1,88 @@
+// The agent's REST API. Routes are documented in docs/api.md.
+import type { AttachmentRef, EndpointCreateRequest, GcRequest } from './api-types.ts';
+import { InputError, MembraneError } from '../errors.ts';
+import { MB_METRIC_EVENT_LOST, DROP_REASONS } from '../datapath/abi.ts';
+import type { Agent } from './daemon.ts';
+import { Router } from './http.ts';
+import { applyManifest, deleteManifest } from './apply.ts';
+
+export const VERSION = '0.1.0';
+
+export function buildApi(agent: Agent): Router {
+  const r = new Router();
+  const ref = (p: Record<string, string>): AttachmentRef => ({ containerID: p.containerID!, ifName: p.ifName! });
+
+  r.on('GET', '/v1/healthz', () => ({ status: 'ok' }));
+  r.on('GET', '/v1/status', () => status(agent));
+
+  r.on('GET', '/v1/endpoints', () => agent.endpoints.list());
+  r.on('GET', '/v1/endpoints/:ref', ({ params }) => {
+    const ep = agent.endpoints.find(params.ref!);
+    if (!ep) throw new MembraneError('NOT_FOUND', `no endpoint '${params.ref}' (give an id, container id, host interface or namespace/pod) — see 'membrane endpoint list'`);
+    return ep;
+  });
+  r.on('PUT', '/v1/endpoints', ({ body }) => {
+    if (typeof body !== 'object' || body === null) throw new InputError('body', 'expected an EndpointCreateRequest object');
+    return agent.endpoints.create(body as EndpointCreateRequest);
+  });
+  r.on('DELETE', '/v1/endpoints/:containerID/:ifName', async ({ params }) => ({ deleted: await agent.endpoints.delete(ref(params)) }));
+  r.on('GET', '/v1/endpoints/:containerID/:ifName/check', async ({ params }) => {
+    await agent.endpoints.check(ref(params));
+    return { ok: true, endpoint: agent.endpoints.get(ref(params)) };
+  });
+  r.on('POST', '/v1/endpoints/gc', async ({ body }) => {
+    const valid = (body as GcRequest | undefined)?.validAttachments;
+    if (!Array.isArray(valid)) throw new InputError('validAttachments', 'must be an array of {containerID, ifName}');
+    return { removed: await agent.endpoints.gc(valid) };
+  });
+
+  r.on('POST', '/v1/apply', ({ body }) => applyManifest(agent, body));
+  r.on('POST', '/v1/delete', ({ body }) => deleteManifest(agent, body));
+  r.on('GET', '/v1/pods', () => agent.store.list('pods/').map(([, v]) => v));
+
+  r.on('GET', '/v1/events', ({ query }) => agent.events.last(Number(query.get('last') ?? 100)));
+  return r;
+}
+
+function status(agent: Agent) {
+  const eps = agent.endpoints.list();
+  const forwarded = { packets: 0n, bytes: 0n };
+  const drops: Record<string, string> = {};
+  let lost = 0n;
+  for (const [k, perCpu] of agent.datapath.metrics.entriesPerCpu()) {
+    const packets = perCpu.reduce((s, v) => s + v.packets, 0n);
+    const bytes = perCpu.reduce((s, v) => s + v.bytes, 0n);
+    if (k.reason === 0) {
+      forwarded.packets += packets;
+      forwarded.bytes += bytes;
+    } else if (k.reason === MB_METRIC_EVENT_LOST) {
+      lost += packets;
+    } else {
+      const name = DROP_REASONS[k.reason] ?? `code ${k.reason}`;
+      drops[name] = (BigInt(drops[name] ?? '0') + packets).toString();
+    }
+  }
+  return {
+    node: { name: agent.config.nodeName, podCidr: agent.ipam.cidr.text, gateway: agent.ipam.gateway, masquerade: agent.config.masquerade },
+    agent: {
+      version: VERSION,
+      pid: process.pid,
+      node: process.version,
+      startedAt: agent.startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - agent.startedAt.getTime()) / 1000),
+      socket: agent.config.socket,
+      stateDir: agent.config.stateDir,
+      pinDir: agent.config.pinDir,
+    },
+    features: agent.features,
+    endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
+    ipam: { cidr: agent.ipam.cidr.text, allocated: agent.ipam.allocated, capacity: agent.ipam.capacity },
+    maps: agent.datapath.mapFill(),
+    datapath: {
+      forwarded: { packets: forwarded.packets.toString(), bytes: forwarded.bytes.toString() },
+      drops,
+      eventsLost: lost.toString(),
+      eventsReceived: agent.events.total,
+    },
+  };
+}

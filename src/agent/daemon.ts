@@ -1,0 +1,129 @@
+// The node agent: probes the kernel, loads the datapath (reusing pinned
+// maps), reconciles endpoints, serves the API on its unix socket, and reads
+// datapath events. Shutdown closes fds and the socket but leaves the
+// datapath running: pods keep their traffic while no agent is there.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { Datapath } from '../datapath/datapath.ts';
+import { setLibbpfLogSink } from '../datapath/libbpf.ts';
+import { isBpffs, probeFeatures, requireFeatures, type Feature } from '../datapath/probes.ts';
+import { RingBufferReader } from '../datapath/ringbuf.ts';
+import { Ipam } from '../endpoint/ipam.ts';
+import { EndpointManager } from '../endpoint/manager.ts';
+import { ensureNodeNetwork, nodeNetworkSpec } from '../endpoint/node-network.ts';
+import { run } from '../endpoint/exec.ts';
+import { LocalStore } from '../kvstore/local.ts';
+import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
+import { buildApi } from './api.ts';
+import type { AgentConfig } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { podKey, type StoredPod } from './objects.ts';
+
+export interface Agent {
+  readonly config: AgentConfig;
+  readonly features: Feature[];
+  readonly startedAt: Date;
+  readonly datapath: Datapath;
+  readonly endpoints: EndpointManager;
+  readonly store: LocalStore;
+  readonly events: EventLog;
+  readonly ipam: Ipam;
+  readonly log: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<Agent> {
+  const startedAt = new Date();
+  setLibbpfLogSink((level, line) => (level === 'warn' ? log.warn(`libbpf: ${line.trimEnd()}`) : log.debug(`libbpf: ${line.trimEnd()}`)));
+  await mountBpffs(config.pinDir, log);
+  const features = probeFeatures(config.pinDir);
+  requireFeatures(features);
+
+  const ipam = new Ipam(config.podCidr);
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const store = new LocalStore(path.join(config.stateDir, 'store.json'));
+  const datapath = Datapath.load({ pinDir: config.pinDir, bpfDir: config.bpfDir });
+  await ensureNodeNetwork(nodeNetworkSpec(ipam, config.masquerade));
+
+  const endpoints = await EndpointManager.restore({
+    stateDir: config.stateDir,
+    ipam,
+    datapath,
+    log: log.child({ component: 'endpoints' }),
+    mtu: config.mtu,
+    podLabels: (ns, name) => store.get<StoredPod>(podKey(ns, name))?.labels,
+  });
+  // Pod label changes reach their endpoints.
+  const unwatch = store.watch('pods/', (ev) => {
+    const [, ns, name] = ev.key.split('/');
+    if (!ns || !name) return;
+    const labels = ev.type === 'put' ? ((ev.value as StoredPod).labels ?? {}) : {};
+    void endpoints.relabel(ns, name, labels);
+  });
+
+  const events = new EventLog();
+  const toWall = monotonicToWall();
+  const reader = new RingBufferReader(datapath.eventsFd, (buf) => {
+    const ev = decodeEvent(buf, toWall);
+    events.add(ev);
+    if (ev.type === 'drop') log.debug('datapath drop', { reason: ev.reason, src: ev.saddr, dst: ev.daddr, proto: ev.proto });
+  });
+
+  const agent: Agent = {
+    config,
+    features,
+    startedAt,
+    datapath,
+    endpoints,
+    store,
+    events,
+    ipam,
+    log,
+    stop: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      unwatch();
+      reader.close();
+      await store.close();
+      datapath.close();
+      fs.rmSync(config.socket, { force: true });
+      log.info('agent stopped; the datapath keeps running');
+    },
+  };
+
+  const router = buildApi(agent);
+  const server = http.createServer((req, res) => void router.handle(req, res));
+  await listenUnix(server, config.socket);
+  log.info('agent ready', { node: config.nodeName, socket: config.socket, podCidr: ipam.cidr.text, endpoints: endpoints.list().length });
+  return agent;
+}
+
+async function listenUnix(server: http.Server, socket: string): Promise<void> {
+  fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
+  fs.rmSync(socket, { force: true }); // a stale socket from a killed agent
+  const oldMask = process.umask(0o177); // the socket is created 0600: root only
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socket, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  fs.chmodSync(socket, 0o600);
+}
+
+/** Mounts bpffs at the pin directory's parent when it is missing (as Cilium does). */
+async function mountBpffs(pinDir: string, log: Logger): Promise<void> {
+  if (isBpffs(pinDir)) return;
+  const mnt = path.dirname(pinDir);
+  if (process.getuid?.() !== 0) return; // the probe explains
+  fs.mkdirSync(mnt, { recursive: true });
+  const r = await run('mount', ['-t', 'bpf', 'bpf', mnt], { allowFail: true });
+  if (r.code === 0) log.info('mounted bpffs', { at: mnt });
+  else log.warn('could not mount bpffs', { at: mnt, stderr: r.stderr.trim() });
+}

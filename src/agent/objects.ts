@@ -1,0 +1,19 @@
+// How desired-state objects are keyed in the kvstore, one key per object.
+import type { KubeObject } from '../k8s/registry.ts';
+import type { PodSpec } from '../k8s/pod.ts';
+
+export type StoredPod = PodSpec;
+
+export function podKey(namespace: string, name: string): string {
+  return `pods/${namespace}/${name}`;
+}
+
+/** The store key of any supported object. */
+export function storeKey(o: KubeObject): string {
+  switch (o.kind) {
+    case 'Pod':
+      return podKey(o.namespace ?? 'default', o.name);
+    case 'Namespace':
+      return `namespaces/${o.name}`;
+  }
+}

@@ -1,0 +1,43 @@
+import { AgentClient } from '../agent/client.ts';
+import type { ObjectResult } from '../agent/apply.ts';
+import { InputError } from '../errors.ts';
+import { parseManifests, readManifestText } from '../k8s/documents.ts';
+import { supportedKinds } from '../k8s/registry.ts';
+import type { Command, ParsedArgs } from './command.ts';
+import { outputFormat, printJson } from './output.ts';
+
+const options = {
+  filename: { type: 'string' as const, short: 'f', value: 'FILE', help: "manifest file (YAML or JSON, several documents; '-' for stdin)" },
+  output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' },
+};
+
+async function send(path: '/v1/apply' | '/v1/delete', values: ParsedArgs['values']): Promise<number> {
+  const file = values.filename;
+  if (typeof file !== 'string') throw new InputError('-f', 'missing: give a manifest file with -f FILE');
+  const fmt = outputFormat(values.output);
+  // Validate locally first so that errors come back even without an agent.
+  const { text, sourceName } = await readManifestText(file);
+  parseManifests(text, sourceName);
+  const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
+  const { results } = await client.post<{ results: ObjectResult[] }>(path, { manifest: text, source: sourceName });
+  if (fmt === 'json') printJson(results);
+  else for (const r of results) process.stdout.write(`${r.kind.toLowerCase()}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${r.action}\n`);
+  return 0;
+}
+
+export const applyCommand: Command = {
+  name: 'apply',
+  summary: 'Create or update objects from a manifest file',
+  usage: 'membrane apply -f FILE',
+  description: `Kinds: ${supportedKinds().join(', ')}. The whole file is validated before anything is applied; all changes are committed together.`,
+  options,
+  run: ({ values }) => send('/v1/apply', values),
+};
+
+export const deleteCommand: Command = {
+  name: 'delete',
+  summary: 'Delete the objects named in a manifest file',
+  usage: 'membrane delete -f FILE',
+  options,
+  run: ({ values }) => send('/v1/delete', values),
+};

@@ -1,0 +1,40 @@
+import { AgentClient } from '../agent/client.ts';
+import type { Feature } from '../datapath/probes.ts';
+import type { MapFill } from '../datapath/datapath.ts';
+import type { Command } from './command.ts';
+import { bytes, outputFormat, printJson, table } from './output.ts';
+
+interface StatusJSON {
+  node: { name: string; podCidr: string; gateway: string; masquerade: boolean };
+  agent: { version: string; pid: number; node: string; uptimeSeconds: number; socket: string; stateDir: string; pinDir: string };
+  features: Feature[];
+  endpoints: { total: number; ready: number };
+  ipam: { cidr: string; allocated: number; capacity: number };
+  maps: MapFill[];
+  datapath: { forwarded: { packets: string; bytes: string }; drops: Record<string, string>; eventsLost: string; eventsReceived: number };
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'Show agent health, kernel features, endpoints and map fill levels',
+  usage: 'membrane status [-o table|json]',
+  options: { output: { type: 'string', short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } },
+  async run({ values }) {
+    const fmt = outputFormat(values.output);
+    const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
+    const s = await client.get<StatusJSON>('/v1/status');
+    if (fmt === 'json') return printJson(s);
+    const out: string[] = [];
+    out.push(`Agent:      ok (membrane ${s.agent.version}, pid ${s.agent.pid}, up ${s.agent.uptimeSeconds}s, node ${s.agent.node})`);
+    out.push(`Node:       ${s.node.name}  pod CIDR ${s.node.podCidr}  gateway ${s.node.gateway}  masquerade ${s.node.masquerade ? 'on' : 'off'}`);
+    out.push(`Endpoints:  ${s.endpoints.ready}/${s.endpoints.total} ready   IPAM ${s.ipam.allocated}/${s.ipam.capacity} addresses in use`);
+    out.push(`Datapath:   ${s.datapath.forwarded.packets} packets (${bytes(BigInt(s.datapath.forwarded.bytes))}) forwarded, ${Object.values(s.datapath.drops).reduce((a, b) => a + Number(b), 0)} dropped, ${s.datapath.eventsLost} events lost`);
+    for (const [reason, n] of Object.entries(s.datapath.drops)) out.push(`              drop ${reason}: ${n}`);
+    out.push(`State:      ${s.agent.stateDir}   pins ${s.agent.pinDir}   socket ${s.agent.socket}`);
+    out.push('', 'Kernel features:');
+    out.push(table(['feature', 'ok', 'detail'], s.features.map((f) => [f.name, f.ok ? 'yes' : f.required ? 'NO' : 'no', f.detail])).trimEnd().replace(/^/gm, '  '));
+    out.push('', 'Maps:');
+    out.push(table(['map', 'entries', 'max', 'fill'], s.maps.map((m) => [m.name, m.entries, m.maxEntries, `${((100 * m.entries) / m.maxEntries).toFixed(1)}%`])).trimEnd().replace(/^/gm, '  '));
+    process.stdout.write(`${out.join('\n')}\n`);
+  },
+};

@@ -1,0 +1,67 @@
+// Reads a BPF ring buffer without ever blocking the event loop: libuv polls
+// the ring buffer's epoll fd on the loop (koffi.node.poll) and, when it is
+// readable, ring_buffer__consume drains what is there synchronously.
+import { KernelError } from '../errors.ts';
+import { koffi, lib, lastErrno, errnoName, check, type Ptr } from './libbpf.ts';
+
+/**
+ * Called once per record. `data` is a view on the ring buffer's memory that is
+ * valid only during the call: decode it synchronously, or copy it.
+ */
+export type RecordHandler = (data: Buffer) => void;
+
+export class RingBufferReader {
+  readonly #rb: Ptr;
+  readonly #cb: Ptr;
+  readonly #poll: ReturnType<typeof koffi.node.poll>;
+  #closed = false;
+  #handlerError: unknown = undefined;
+  /** Records handed to the handler since start. */
+  received = 0;
+
+  constructor(mapFd: number, handler: RecordHandler) {
+    const { bpf, sampleFn } = lib();
+    this.#cb = koffi.register((_ctx: Ptr, data: Ptr, size: number | bigint) => {
+      this.received++;
+      try {
+        handler(Buffer.from(koffi.view(data, Number(size))));
+      } catch (err) {
+        this.#handlerError ??= err;
+      }
+      return 0;
+    }, koffi.pointer(sampleFn));
+    const rb = bpf.ring_buffer__new(mapFd, this.#cb, null, null) as Ptr | null;
+    if (rb === null) {
+      koffi.unregister(this.#cb);
+      const errno = lastErrno();
+      throw new KernelError('BPF_SYSCALL_FAILED', `open ring buffer: ${errnoName(errno)}`, { details: { errno } });
+    }
+    this.#rb = rb;
+    const epfd = bpf.ring_buffer__epoll_fd(rb) as number;
+    this.#poll = koffi.node.poll(epfd, { readable: true }, () => this.drain());
+    // The reader alone must not keep the process alive.
+    this.#poll.unref();
+  }
+
+  /** Consumes everything available now; returns the number of records. */
+  drain(): number {
+    if (this.#closed) return 0;
+    const n = check(lib().bpf.ring_buffer__consume(this.#rb) as number, 'consume ring buffer');
+    if (this.#handlerError !== undefined) {
+      const err = this.#handlerError;
+      this.#handlerError = undefined;
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+    return n;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poll.close();
+    lib().bpf.ring_buffer__free(this.#rb);
+    koffi.unregister(this.#cb);
+  }
+}

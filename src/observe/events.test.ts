@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { event } from '../datapath/abi.ts';
+import { decodeEvent, EventLog } from './events.ts';
+
+test('decodes a drop event from its wire layout', () => {
+  const buf = event.encode({
+    ts_ns: 5_000_000n, type: 1, subtype: 1, source: 0, ifindex: 7,
+    saddr: '10.200.0.9', daddr: '10.200.0.3', sport: 40000, dport: 80, proto: 6, tcp_flags: 2, len: 60,
+  });
+  const ev = decodeEvent(buf, (ns) => Number(ns / 1_000_000n));
+  assert.equal(ev.type, 'drop');
+  assert.equal(ev.reason, 'INVALID_SOURCE_IP');
+  assert.equal(ev.saddr, '10.200.0.9');
+  assert.equal(ev.dport, 80);
+  assert.equal(ev.proto, 'TCP');
+  assert.equal(ev.time, new Date(5).toISOString());
+});
+
+test('the log keeps the last events in order and counts drops by reason', () => {
+  const log = new EventLog(3);
+  for (let i = 0; i < 5; i++) {
+    log.add({ time: String(i), type: 'drop', reason: 'X', source: 0, ifindex: 0, saddr: '', daddr: '', sport: 0, dport: 0, proto: 'TCP', len: i });
+  }
+  assert.deepEqual(log.last(10).map((e) => e.len), [2, 3, 4]);
+  assert.deepEqual(log.last(2).map((e) => e.len), [3, 4]);
+  assert.equal(log.drops.get('X'), 5);
+  assert.equal(log.total, 5);
+});

@@ -1,0 +1,260 @@
+// A node on this machine, isolated in network namespaces: the node itself
+// (where the agent runs and pods attach), a "world" namespace on an uplink
+// that stands for the outside, and pods made through the real CNI plugin.
+// Used by `membrane sandbox`, the integration tests and the benchmarks.
+//
+// Safety: nothing here can send a packet off the machine. The node netns has
+// no route beyond the uplink subnet, the world netns has no routes at all,
+// and the host gets blackhole routes for every address the topology uses.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../agent/client.ts';
+import type { EndpointJSON } from '../agent/api-types.ts';
+import { run } from '../endpoint/exec.ts';
+import { CniRuntime, type Conflist } from './cni-runtime.ts';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const NODE_BIN = fs.existsSync(path.join(REPO, '.tools/node/bin/node')) ? path.join(REPO, '.tools/node/bin/node') : process.execPath;
+export const DIST = path.join(REPO, 'dist');
+export const SYSTEM_CNI_DIR = '/usr/lib/cni';
+
+export interface TopologySpec {
+  /** Short prefix for netns names (≤ 8 chars), unique per topology. */
+  name: string;
+  podCidr: string;
+  /** Uplink subnet /24 base, e.g. "192.0.2": node .1, world .100 */
+  uplink: string;
+  /** Extra blackholes on the host (service CIDRs and the like). */
+  blackholes?: string[];
+  /** Where agent state, pins, socket and logs go. */
+  workDir: string;
+  pinDir: string;
+  /** Agent API socket (default: <workDir>/agent.sock). */
+  socket?: string;
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  netnsName: string;
+  netns: string;
+  containerID: string;
+  ip: string;
+  result: unknown;
+  server?: ChildProcess;
+}
+
+export const MEMBRANE_CONFLIST = (socket: string, chain: Conflist['plugins'] = [], cniVersion = '1.1.0'): Conflist => ({
+  cniVersion,
+  name: 'membrane',
+  plugins: [{ type: 'membrane-cni', agentSocket: socket }, ...chain],
+});
+
+export class Topology {
+  readonly spec: TopologySpec;
+  readonly nodeNs: string;
+  readonly worldNs: string;
+  readonly socket: string;
+  readonly stateDir: string;
+  readonly logFile: string;
+  readonly pods = new Map<string, Pod>();
+  agent: ChildProcess | undefined;
+  worldServer: ChildProcess | undefined;
+  readonly cni: CniRuntime;
+  readonly client: AgentClient;
+  conflist: Conflist;
+
+  private constructor(spec: TopologySpec) {
+    this.spec = spec;
+    this.nodeNs = `${spec.name}-node`;
+    this.worldNs = `${spec.name}-world`;
+    this.socket = spec.socket ?? path.join(spec.workDir, 'agent.sock');
+    this.stateDir = path.join(spec.workDir, 'state');
+    this.logFile = path.join(spec.workDir, 'agent.log');
+    this.cni = new CniRuntime({ path: [path.join(REPO, 'bin'), SYSTEM_CNI_DIR], nodeNetns: netnsPath(this.nodeNs) });
+    this.client = new AgentClient({ socketPath: this.socket, timeoutMs: 20_000 });
+    this.conflist = MEMBRANE_CONFLIST(this.socket);
+  }
+
+  get nodeIp(): string {
+    return `${this.spec.uplink}.1`;
+  }
+  get worldIp(): string {
+    return `${this.spec.uplink}.100`;
+  }
+
+  /** A handle on a topology made earlier (by another process) with the same spec. */
+  static attach(spec: TopologySpec): Topology {
+    return new Topology(spec);
+  }
+
+  static async create(spec: TopologySpec): Promise<Topology> {
+    const t = new Topology(spec);
+    fs.mkdirSync(spec.workDir, { recursive: true });
+    try {
+      for (const cidr of [spec.podCidr, `${spec.uplink}.0/24`, ...(spec.blackholes ?? [])]) {
+        await run('ip', ['route', 'replace', 'blackhole', cidr]);
+      }
+      await run('ip', ['netns', 'add', t.nodeNs]);
+      await run('ip', ['netns', 'add', t.worldNs]);
+      await run('ip', ['link', 'add', 'name', 'uplink', 'netns', t.nodeNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', t.worldNs]);
+      await t.inNode('ip', 'link', 'set', 'lo', 'up');
+      await t.inNode('ip', 'addr', 'add', `${t.nodeIp}/24`, 'dev', 'uplink');
+      await t.inNode('ip', 'link', 'set', 'uplink', 'up');
+      await t.inWorld('ip', 'link', 'set', 'lo', 'up');
+      await t.inWorld('ip', 'addr', 'add', `${t.worldIp}/24`, 'dev', 'eth0');
+      await t.inWorld('ip', 'link', 'set', 'eth0', 'up');
+    } catch (err) {
+      await t.destroy();
+      throw err;
+    }
+    return t;
+  }
+
+  inNode(...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    return run('ip', ['netns', 'exec', this.nodeNs, ...cmd]);
+  }
+  inWorld(...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    return run('ip', ['netns', 'exec', this.worldNs, ...cmd]);
+  }
+
+  /** Starts the agent inside the node netns and waits until it answers. */
+  async startAgent(extra: string[] = [], opts: { detached?: boolean } = {}): Promise<ChildProcess> {
+    const log = fs.openSync(this.logFile, 'a');
+    const child = spawn(
+      'nsenter',
+      [`--net=${netnsPath(this.nodeNs)}`, '--', NODE_BIN, path.join(DIST, 'cli/main.js'), 'agent',
+        '--socket', this.socket, '--state-dir', this.stateDir, '--pin-dir', this.spec.pinDir,
+        '--pod-cidr', this.spec.podCidr, '--node-name', this.nodeNs, ...extra],
+      { stdio: ['ignore', log, log], detached: opts.detached ?? false },
+    );
+    fs.closeSync(log);
+    this.agent = child;
+    let started = false;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => {
+        if (!started) reject(new Error(`agent exited with ${code} during start; log:\n${tail(this.logFile)}`));
+      }),
+    );
+    exited.catch(() => undefined);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await Promise.race([this.client.get('/v1/healthz'), exited]);
+        started = true;
+        return child;
+      } catch (err) {
+        if (Date.now() > deadline || !String((err as Error).message).includes('cannot reach')) throw err;
+        await sleep(50);
+      }
+    }
+  }
+
+  /** Stops the agent with a signal and waits for it to exit. */
+  async stopAgent(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const a = this.agent;
+    if (!a || a.exitCode !== null || a.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => a.once('exit', () => resolve()));
+    a.kill(signal);
+    await exited;
+    this.agent = undefined;
+  }
+
+  /** Creates a pod netns and attaches it through the CNI plugin (as a runtime would). */
+  async addPod(namespace: string, name: string, opts: { server?: boolean; detached?: boolean; capabilities?: Record<string, unknown> } = {}): Promise<Pod> {
+    const netnsName = `${this.spec.name}-${namespace}-${name}`.slice(0, 60);
+    await run('ip', ['netns', 'add', netnsName]);
+    const containerID = `${this.spec.name}-${namespace}-${name}`;
+    const pod: Pod = { namespace, name, netnsName, netns: netnsPath(netnsName), containerID, ip: '', result: undefined };
+    this.pods.set(`${namespace}/${name}`, pod);
+    pod.result = await this.cni.add(this.conflist, {
+      containerID,
+      netns: pod.netns,
+      ifName: 'eth0',
+      args: { K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
+      ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+    });
+    pod.ip = ((pod.result as { ips: Array<{ address: string }> }).ips[0]?.address ?? '').split('/')[0]!;
+    if (opts.server) pod.server = await startServer(netnsName, `${namespace}/${name}`, { detached: opts.detached ?? false });
+    return pod;
+  }
+
+  async delPod(namespace: string, name: string): Promise<void> {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return;
+    pod.server?.kill('SIGKILL');
+    await this.cni.del(this.conflist, { containerID: pod.containerID, netns: pod.netns, ifName: 'eth0' }, pod.result);
+    await run('ip', ['netns', 'del', pod.netnsName], { allowFail: true });
+    this.pods.delete(`${namespace}/${name}`);
+  }
+
+  /** Runs a command in a pod's netns. */
+  inPod(pod: Pod, ...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    return run('ip', ['netns', 'exec', pod.netnsName, ...cmd], { allowFail: true });
+  }
+
+  /** A probe (tcp|udp|http) from a netns to host:port; resolves true when it got its echo back. */
+  async probe(netnsName: string, proto: 'tcp' | 'udp' | 'http', host: string, port: number, timeoutMs = 1500): Promise<boolean> {
+    const r = await run('ip', ['netns', 'exec', netnsName, NODE_BIN, path.join(DIST, 'sandbox/probe.js'), proto, host, String(port), String(timeoutMs)], { allowFail: true });
+    return r.code === 0;
+  }
+
+  async ping(netnsName: string, host: string): Promise<boolean> {
+    const r = await run('ip', ['netns', 'exec', netnsName, 'ping', '-c', '1', '-W', '1', '-q', host], { allowFail: true });
+    return r.code === 0;
+  }
+
+  async endpoints(): Promise<EndpointJSON[]> {
+    return this.client.get<EndpointJSON[]>('/v1/endpoints');
+  }
+
+  /** Removes everything: pods, agent, namespaces, pins, blackholes. Safe to call twice. */
+  async destroy(): Promise<void> {
+    for (const pod of this.pods.values()) pod.server?.kill('SIGKILL');
+    this.worldServer?.kill('SIGKILL');
+    await this.stopAgent('SIGKILL').catch(() => undefined);
+    for (const pod of this.pods.values()) await run('ip', ['netns', 'del', pod.netnsName], { allowFail: true });
+    this.pods.clear();
+    await run('ip', ['netns', 'del', this.nodeNs], { allowFail: true });
+    await run('ip', ['netns', 'del', this.worldNs], { allowFail: true });
+    for (const cidr of [this.spec.podCidr, `${this.spec.uplink}.0/24`, ...(this.spec.blackholes ?? [])]) {
+      await run('ip', ['route', 'del', 'blackhole', cidr], { allowFail: true });
+    }
+    fs.rmSync(this.spec.pinDir, { recursive: true, force: true });
+  }
+}
+
+export function netnsPath(name: string): string {
+  return `/var/run/netns/${name}`;
+}
+
+/** Starts the pod server in a netns and waits for it to listen. */
+export function startServer(netnsName: string, label: string, opts: { detached?: boolean } = {}): Promise<ChildProcess> {
+  const child = spawn('nsenter', [`--net=${netnsPath(netnsName)}`, '--', NODE_BIN, path.join(DIST, 'sandbox/pod-server.js'), label], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    detached: opts.detached ?? false,
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server in ${netnsName} did not start`)), 10_000);
+    child.stdout!.once('data', () => {
+      clearTimeout(timer);
+      child.stdout!.destroy();
+      resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`server in ${netnsName} exited with ${code}`)));
+  });
+}
+
+function tail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-30).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
