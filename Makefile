@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-BPF_SRC := $(wildcard bpf/*.c)
+# bpf/*.c are Membrane's programs; bpf/test/*.c are small programs that only
+# the datapath library's tests load.
+BPF_SRC := $(wildcard bpf/*.c bpf/test/*.c)
 BPF_OBJ := $(patsubst bpf/%.c,build/bpf/%.o,$(BPF_SRC))
 BPF_HDR := $(wildcard bpf/include/*.h)
 CLANG ?= clang
@@ -21,7 +23,7 @@ build: bpf ts
 bpf: $(BPF_OBJ)
 
 build/bpf/%.o: bpf/%.c $(BPF_HDR)
-	@mkdir -p build/bpf
+	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 ts:
