@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { startServer, type Pod, type Topology } from '../src/sandbox/topology.ts';
 import { leftovers, makeTopology } from './helpers/env.ts';
 
@@ -67,6 +68,23 @@ describe('connectivity matrix', () => {
     assert.equal(await t.ping(pods[0]!.netnsName, '10.202.0.250'), false);
     const routes = (await t.inNode('ip', 'route', 'show', 'type', 'blackhole')).stdout;
     assert.match(routes, /blackhole 10\.202\.0\.0\/24/);
+  });
+});
+
+describe('agent', () => {
+  test('the API socket is root-only and logs are structured JSON lines', async () => {
+    assert.equal(fs.statSync(t.socket).mode & 0o777, 0o600);
+    const lines = fs.readFileSync(t.logFile, 'utf8').trim().split('\n');
+    const entries = lines.map((l) => JSON.parse(l) as { time: string; level: string; msg: string });
+    assert.ok(entries.some((e) => e.msg === 'agent ready'));
+    assert.ok(entries.some((e) => e.msg === 'endpoint created'));
+    for (const e of entries) assert.ok(e.time && e.level && e.msg, JSON.stringify(e));
+  });
+
+  test('status reports the kernel features found and the map fill', async () => {
+    const s = await t.client.get<{ features: Array<{ name: string; ok: boolean }>; maps: Array<{ name: string; entries: number; maxEntries: number }> }>('/v1/status');
+    for (const f of ['root', 'bpffs', 'tc-bpf', 'redirect-peer', 'ringbuf']) assert.ok(s.features.find((x) => x.name === f)?.ok, f);
+    assert.deepEqual(s.maps.find((m) => m.name === 'mb_lxc'), { name: 'mb_lxc', entries: 3, maxEntries: 65536 });
   });
 });
 

@@ -1,6 +1,7 @@
 import { InputError } from '../errors.ts';
 import { SANDBOX_PODS, sandboxDown, sandboxExists, sandboxUp } from '../sandbox/sandbox.ts';
 import { Topology, sleep } from '../sandbox/topology.ts';
+import { formatLabels, table } from './output.ts';
 import type { Command, ParsedArgs } from './command.ts';
 
 const say = (s: string) => process.stdout.write(`  ${s}\n`);
@@ -46,6 +47,8 @@ const runCmd: Command = {
     process.once('SIGINT', onSig);
     process.once('SIGTERM', onSig);
     try {
+      const eps = await t.endpoints();
+      process.stdout.write(`\nEndpoints (membrane endpoint list):\n${table(['id', 'pod', 'ipv4', 'host-if', 'labels'], eps.map((e) => [e.id, `${e.podNamespace}/${e.podName}`, e.ipv4, e.hostIfName, formatLabels(e.labels)])).trimEnd().replace(/^/gm, '  ')}\n`);
       process.stdout.write(`\nLive traffic (every 2 s; Ctrl-C stops and removes the sandbox):\n`);
       const until = Date.now() + duration * 1000;
       while (!stop && Date.now() < until) {
@@ -72,7 +75,9 @@ async function trafficRound(t: Topology): Promise<string> {
   const f = pods[0]!;
   checks.push(t.probe(f.netnsName, 'http', t.worldIp, 8080).then((ok) => `${f.name}→world ${ok ? 'ok (masqueraded)' : 'FAIL'}`));
   const results = await Promise.all(checks);
-  return `${new Date().toISOString().slice(11, 19)}  ${results.join('  ')}`;
+  const st = await t.client.get<{ datapath: { forwarded: { packets: string }; drops: Record<string, string> } }>('/v1/status');
+  const drops = Object.values(st.datapath.drops).reduce((a, b) => a + Number(b), 0);
+  return `${new Date().toISOString().slice(11, 19)}  ${results.join('  ')}  | datapath: ${st.datapath.forwarded.packets} forwarded, ${drops} dropped`;
 }
 
 export const sandboxCommand: Command = {
