@@ -85,6 +85,16 @@ test('SIGKILL and restart during a running TCP stream: the stream never stops', 
   assert.ok(Number(done[1]) > 100);
 });
 
+test('a clean shutdown (SIGTERM) removes the socket and leaves the datapath running', async () => {
+  await t.stopAgent('SIGTERM');
+  assert.equal(fs.existsSync(t.socket), false, 'socket removed');
+  assert.match(fs.readFileSync(t.logFile, 'utf8'), /agent stopped; the datapath keeps running/);
+  assert.equal(lxcEntries(t.spec.pinDir), 'pinned');
+  assert.ok(await t.probe(a.netnsName, 'tcp', b.ip, 7), 'pods still talk with no agent');
+  assert.ok(await t.ping(b.netnsName, a.ip));
+  await t.startAgent();
+});
+
 test('a restarted agent reconciles: new pods work, stale state left by a crash is removed', async () => {
   // Leave junk a crash could leave: an orphan veth with our naming and a
   // datapath entry no endpoint explains.

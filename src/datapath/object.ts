@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KernelError, MembraneError } from '../errors.ts';
-import { koffi, lib, lastErrno, errnoName, type Ptr } from './libbpf.ts';
+import { check, koffi, lib, lastErrno, errnoName, type Ptr } from './libbpf.ts';
 
 export interface ObjectSpec {
   /** Path of the compiled .o file. */
@@ -83,7 +83,7 @@ export function loadObject(spec: ObjectSpec): LoadedObject {
           (verifierLog ? ' — the verifier rejected a program (log in details.verifierLog)' : '') +
           (incompatiblePin
             ? ` — a pinned map under ${spec.pinDir} may have an incompatible definition from an older version; ` +
-              `remove it with 'membrane uninstall' if you accept losing its state`
+              `stop the agent and remove ${spec.pinDir} if you accept losing the state it holds`
             : ''),
         { details: { errno, verifierLog } },
       );
@@ -123,4 +123,26 @@ export function loadObject(spec: ObjectSpec): LoadedObject {
     }
     for (const l of logs) koffi.free(l.buf);
   }
+}
+
+export interface ProgramInfo {
+  type: number;
+  /** Kernel-wide program id, what tc/XDP/cgroup queries report. */
+  id: number;
+  /** The kernel's copy of the name (at most 15 characters). */
+  name: string;
+}
+
+/** struct bpf_prog_info: type@0, id@4, ..., name[16]@64. */
+export function programInfo(fd: number): ProgramInfo {
+  const info = Buffer.alloc(256);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(info.length);
+  check(lib().bpf.bpf_obj_get_info_by_fd(fd, info, len) as number, 'get program info');
+  const nameEnd = info.indexOf(0, 64);
+  return {
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    name: info.toString('utf8', 64, nameEnd < 0 || nameEnd > 80 ? 80 : nameEnd),
+  };
 }
