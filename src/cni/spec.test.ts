@@ -13,6 +13,7 @@ import {
   peekVersion,
   requireVersionFor,
   validateIfName,
+  validateNetns,
   type AttachmentSpec,
   type GcSpec,
 } from './spec.ts';
@@ -178,6 +179,18 @@ test('invalid container ID or interface name: code 4', () => {
   }
   assert.doesNotThrow(() => validateIfName('x'.repeat(15)));
   assert.doesNotThrow(() => validateIfName('net1'));
+});
+
+test('CNI_NETNS must be an absolute path without white space: code 4 naming it (not checked on DEL)', () => {
+  for (const netns of ['pod1', 'run/netns/pod1', '/var/run/netns/a b']) {
+    const e = cniErr(() => parseRequest({ ...addEnv, CNI_NETNS: netns }, conf()));
+    assert.equal(e.code, CNI_ERR.INVALID_ENV, netns);
+    assert.match(e.message, /^CNI_NETNS: /);
+    assert.equal(cniCode(() => parseRequest({ ...addEnv, CNI_COMMAND: 'CHECK', CNI_NETNS: netns }, conf({ prevResult: {} }))), CNI_ERR.INVALID_ENV);
+    assert.doesNotThrow(() => parseRequest({ ...addEnv, CNI_COMMAND: 'DEL', CNI_NETNS: netns }, conf()));
+  }
+  assert.doesNotThrow(() => validateNetns('/proc/1234/ns/net'));
+  assert.doesNotThrow(() => validateNetns('/var/run/netns/cni-1b2c'));
 });
 
 test('network config validation: code 7', () => {

@@ -210,6 +210,17 @@ export function validateIfName(name: string): void {
   if (reason) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_IFNAME: interface name ${reason}`, name);
 }
 
+/**
+ * CNI_NETNS for ADD and CHECK: an absolute path without white space (what
+ * the agent accepts). DEL ignores the namespace, so it is not checked there.
+ */
+export function validateNetns(netns: string): void {
+  let reason = '';
+  if (!netns.startsWith('/')) reason = 'must be an absolute path to a network namespace';
+  else if (/\s/.test(netns)) reason = 'must not contain white space';
+  if (reason) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_NETNS: ${reason}`, netns);
+}
+
 // --- network configuration ---------------------------------------------------
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -332,6 +343,7 @@ export function parseRequest(env: CniEnv, stdinText: string): CniRequestSpec {
   if (attachment) {
     validateContainerID(envValue(env, 'CNI_CONTAINERID'));
     validateIfName(envValue(env, 'CNI_IFNAME'));
+    if (command !== 'DEL') validateNetns(envValue(env, 'CNI_NETNS'));
   }
 
   const config = parseNetworkConfig(stdinText);
