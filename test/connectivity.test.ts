@@ -81,6 +81,16 @@ describe('agent', () => {
     for (const e of entries) assert.ok(e.time && e.level && e.msg, JSON.stringify(e));
   });
 
+  test('apply refuses a kind it validates but does not serve yet, and applies nothing from that file', async () => {
+    const manifest = [
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: x, labels: {app: extra}}\nspec: {containers: [{name: app, image: x}]}\n',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x}\nspec: {selector: {app: extra}, ports: [{port: 80}]}\n',
+    ].join('---\n');
+    await assert.rejects(t.client.post('/v1/apply', { manifest, source: 'svc.yaml' }), /doc 2 \(Service x\/web\): kind: Service is valid but this agent does not serve it yet/);
+    const pods = await t.client.get<Array<{ name: string }>>('/v1/pods');
+    assert.equal(pods.some((p) => p.name === 'extra'), false, 'the Pod in the same file was not applied');
+  });
+
   test('status reports the kernel features found and the map fill', async () => {
     const s = await t.client.get<{ features: Array<{ name: string; ok: boolean }>; maps: Array<{ name: string; entries: number; maxEntries: number }> }>('/v1/status');
     for (const f of ['root', 'bpffs', 'tc-bpf', 'redirect-peer', 'ringbuf']) assert.ok(s.features.find((x) => x.name === f)?.ok, f);

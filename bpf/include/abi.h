@@ -4,7 +4,7 @@
  *
  * Every struct and constant that crosses the kernel/userspace boundary lives
  * here, once. The TypeScript codecs in src/datapath/abi.ts mirror this file;
- * test/layout.test.ts compiles a probe of sizeof/offsetof from this header and
+ * test/datapath/layout.test.ts compiles a probe of sizeof/offsetof from this header and
  * compares it with the codecs. Fields are fixed-width and explicitly padded so
  * the layout is the same for the BPF target and for x86_64.
  *

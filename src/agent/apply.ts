@@ -20,6 +20,25 @@ export interface ObjectResult {
   action: 'created' | 'configured' | 'unchanged' | 'deleted' | 'not found';
 }
 
+/**
+ * Kinds this agent acts on. Others may validate (the manifest parser knows
+ * Services and EndpointSlices) but are refused until the agent serves them,
+ * so that `apply` never reports success for something that has no effect.
+ */
+const SERVED_KINDS = new Set(['Pod', 'Namespace']);
+
+function parseServed(req: ManifestRequest) {
+  const { objects } = parseManifests(req.manifest, req.source ?? '<request>');
+  const unserved = objects.filter((o) => !SERVED_KINDS.has(o.kind));
+  if (unserved.length > 0) {
+    const o = unserved[0]!;
+    throw new InputError('kind', `${o.kind} is valid but this agent does not serve it yet (it serves ${[...SERVED_KINDS].join(', ')}); nothing was applied`, {
+      document: o.source?.document ?? `${o.kind} ${o.name}`,
+    });
+  }
+  return objects;
+}
+
 function readRequest(body: unknown): ManifestRequest {
   const r = body as Partial<ManifestRequest> | undefined;
   if (typeof r?.manifest !== 'string') throw new InputError('manifest', 'must be the manifest text');
@@ -27,8 +46,7 @@ function readRequest(body: unknown): ManifestRequest {
 }
 
 export async function applyManifest(agent: Agent, body: unknown): Promise<{ results: ObjectResult[] }> {
-  const req = readRequest(body);
-  const { objects } = parseManifests(req.manifest, req.source ?? '<request>');
+  const objects = parseServed(readRequest(body));
   const results: ObjectResult[] = [];
   const puts: Array<[string, unknown]> = [];
   for (const o of objects) {
@@ -43,8 +61,7 @@ export async function applyManifest(agent: Agent, body: unknown): Promise<{ resu
 }
 
 export async function deleteManifest(agent: Agent, body: unknown): Promise<{ results: ObjectResult[] }> {
-  const req = readRequest(body);
-  const { objects } = parseManifests(req.manifest, req.source ?? '<request>');
+  const objects = parseServed(readRequest(body));
   const results: ObjectResult[] = [];
   const dels: string[] = [];
   for (const o of objects) {

@@ -35,7 +35,11 @@ export interface Agent {
 
 export async function startAgent(config: AgentConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<Agent> {
   const startedAt = new Date();
-  setLibbpfLogSink((level, line) => (level === 'warn' ? log.warn(`libbpf: ${line.trimEnd()}`) : log.debug(`libbpf: ${line.trimEnd()}`)));
+  setLibbpfLogSink((level, line) => {
+    const msg = line.trimEnd().replace(/^libbpf: /, '');
+    if (level === 'warn') log.warn(msg, { component: 'libbpf' });
+    else log.debug(msg, { component: 'libbpf' });
+  });
   await mountBpffs(config.pinDir, log);
   const features = probeFeatures(config.pinDir);
   requireFeatures(features);
@@ -64,11 +68,15 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   const events = new EventLog();
   const toWall = monotonicToWall();
-  const reader = new RingBufferReader(datapath.eventsFd, (buf) => {
-    const ev = decodeEvent(buf, toWall);
-    events.add(ev);
-    if (ev.type === 'drop') log.debug('datapath drop', { reason: ev.reason, src: ev.saddr, dst: ev.daddr, proto: ev.proto });
-  });
+  const reader = new RingBufferReader(
+    datapath.eventsFd,
+    (buf) => {
+      const ev = decodeEvent(buf, toWall);
+      events.add(ev);
+      if (ev.type === 'drop') log.debug('datapath drop', { reason: ev.reason, src: ev.saddr, dst: ev.daddr, proto: ev.proto });
+    },
+    { onError: (err) => log.error('bad datapath event', { err: err as Error }) },
+  );
 
   const agent: Agent = {
     config,

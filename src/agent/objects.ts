@@ -15,5 +15,9 @@ export function storeKey(o: KubeObject): string {
       return podKey(o.namespace ?? 'default', o.name);
     case 'Namespace':
       return `namespaces/${o.name}`;
+    case 'Service':
+      return `services/${o.namespace ?? 'default'}/${o.name}`;
+    case 'EndpointSlice':
+      return `endpointslices/${o.namespace ?? 'default'}/${o.name}`;
   }
 }

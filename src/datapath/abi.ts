@@ -1,5 +1,5 @@
 // TypeScript mirror of bpf/include/abi.h. Keep both in step: the layout test
-// (test/layout.test.ts) compiles the header and compares it with these codecs.
+// (test/datapath/layout.test.ts) compiles the header and compares it with these codecs.
 import { struct } from './codec.ts';
 
 export const MB_MAX_ENDPOINTS = 65536;

@@ -4,9 +4,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { endpointInfo, endpointKey, metricsKey, metricsValue, type EndpointInfo, type EndpointKey, type MetricsKey, type MetricsValue } from './abi.ts';
-import { check, lib } from './libbpf.ts';
 import { BpfMap, mapInfo, type MapInfo } from './map.ts';
-import { loadObject, type LoadedObject } from './object.ts';
+import { loadObject, programInfo, type LoadedObject } from './object.ts';
 import { tcAttach, tcDetach, tcQuery } from './tc.ts';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/membrane';
@@ -42,7 +41,7 @@ export class Datapath {
     this.metrics = new BpfMap(lxc.mapFd('mb_metrics'), 'mb_metrics', metricsKey, metricsValue, { perCpu: true });
     this.eventsFd = lxc.mapFd('mb_events');
     this.#fromEndpointFd = lxc.programFd('from_endpoint');
-    this.#fromEndpointId = progId(this.#fromEndpointFd);
+    this.#fromEndpointId = programInfo(this.#fromEndpointFd).id;
   }
 
   /** Loads the objects; pinned maps from an earlier run are reused, not flushed. */
@@ -81,13 +80,4 @@ export class Datapath {
   close(): void {
     this.#lxc.close();
   }
-}
-
-/** struct bpf_prog_info starts with type (u32) and id (u32). */
-function progId(fd: number): number {
-  const info = Buffer.alloc(256);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(info.length);
-  check(lib().bpf.bpf_obj_get_info_by_fd(fd, info, len) as number, 'get program info');
-  return info.readUInt32LE(4);
 }

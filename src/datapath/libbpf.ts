@@ -46,6 +46,7 @@ export interface LibBpf {
   bpf_obj_pin: Fn;
   bpf_obj_get_info_by_fd: Fn;
   bpf_prog_get_fd_by_id: Fn;
+  bpf_prog_test_run_opts: Fn;
   // attach
   bpf_tc_hook_create: Fn;
   bpf_tc_hook_destroy: Fn;
@@ -109,6 +110,7 @@ const DECLS: Record<keyof LibBpf, string> = {
   bpf_obj_pin: 'int bpf_obj_pin(int fd, const char *path)',
   bpf_obj_get_info_by_fd: 'int bpf_obj_get_info_by_fd(int fd, void *info, void *len)',
   bpf_prog_get_fd_by_id: 'int bpf_prog_get_fd_by_id(uint32_t id)',
+  bpf_prog_test_run_opts: 'int bpf_prog_test_run_opts(int prog_fd, void *opts)',
   bpf_tc_hook_create: 'int bpf_tc_hook_create(void *hook)',
   bpf_tc_hook_destroy: 'int bpf_tc_hook_destroy(void *hook)',
   bpf_tc_attach: 'int bpf_tc_attach(void *hook, void *opts)',
@@ -131,10 +133,30 @@ const DECLS: Record<keyof LibBpf, string> = {
 /** libbpf's own diagnostics, routed here instead of stderr. */
 export type LibbpfLogSink = (level: 'warn' | 'info' | 'debug', line: string) => void;
 let logSink: LibbpfLogSink = (level, line) => {
-  if (level === 'warn') process.stderr.write(`libbpf: ${line}`);
+  // libbpf starts most lines with "libbpf: " itself
+  if (level === 'warn') process.stderr.write(line.startsWith('libbpf: ') ? line : `libbpf: ${line}`);
 };
 export function setLibbpfLogSink(sink: LibbpfLogSink): void {
   logSink = sink;
+}
+
+let captured: string[] | undefined;
+
+/**
+ * Runs `fn` (synchronous libbpf calls) and collects the warnings libbpf
+ * prints meanwhile instead of logging them — for calls whose failure is an
+ * expected answer ("no filter there"), so that it does not reach the log as
+ * a warning; the caller puts the lines in its error when the failure is real.
+ */
+export function captureLibbpfWarnings<T>(fn: () => T): { result: T; warnings: string[] } {
+  const prev = captured;
+  const warnings: string[] = [];
+  captured = warnings;
+  try {
+    return { result: fn(), warnings };
+  } finally {
+    captured = prev;
+  }
 }
 
 /** Loads libbpf and libc once; fails with a sentence when libbpf is missing. */
@@ -168,7 +190,9 @@ export function lib(): { bpf: LibBpf; libc: LibC; sampleFn: TypeObject } {
   const levels = ['warn', 'info', 'debug'] as const;
   const cb = koffi.register((level: number, fmt: string, ap: Ptr) => {
     const n = libc.vsnprintf(line, line.length, fmt, ap) as number;
-    logSink(levels[level] ?? 'debug', line.toString('utf8', 0, Math.max(0, Math.min(n, line.length - 1))));
+    const text = line.toString('utf8', 0, Math.max(0, Math.min(n, line.length - 1)));
+    if (level === 0 && captured) captured.push(text);
+    else logSink(levels[level] ?? 'debug', text);
     return 0;
   }, koffi.pointer(printFn));
   bpf.libbpf_set_print!(cb);

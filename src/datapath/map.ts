@@ -1,6 +1,6 @@
 // Typed access to one BPF map through its fd. The map does not own the fd
 // unless it was opened from a pin (openPinned); the owner closes it.
-import { KernelError } from '../errors.ts';
+import { KernelError, MembraneError } from '../errors.ts';
 import type { Codec } from './codec.ts';
 import { check, lib, lastErrno, errnoName } from './libbpf.ts';
 
@@ -9,6 +9,9 @@ export const BPF_NOEXIST = 1n;
 export const BPF_EXIST = 2n;
 
 const ENOENT = 2;
+
+/** BPF_MAP_TYPE_PERCPU_HASH, _PERCPU_ARRAY, _LRU_PERCPU_HASH, _PERCPU_CGROUP_STORAGE. */
+const PER_CPU_TYPES = new Set([5, 6, 10, 20]);
 
 export interface MapInfo {
   name: string;
@@ -27,14 +30,31 @@ export class BpfMap<K, V> {
   /** Number of per-CPU values (1 for ordinary maps). */
   readonly cpus: number;
   readonly #owned: boolean;
+  readonly #perCpu: boolean;
   #closed = false;
 
+  /**
+   * Checks the codecs against the kernel's view of the map: a value buffer
+   * smaller than the map's values would let the kernel write past it.
+   */
   constructor(fd: number, name: string, key: Codec<K>, value: Codec<V>, opts: { perCpu?: boolean; owned?: boolean } = {}) {
+    const info = mapInfo(fd);
+    const perCpu = PER_CPU_TYPES.has(info.type);
+    const problems: string[] = [];
+    if (info.keySize !== key.size) problems.push(`keys are ${info.keySize} bytes but ${key.name} is ${key.size}`);
+    if (info.valueSize !== value.size) problems.push(`values are ${info.valueSize} bytes but ${value.name} is ${value.size}`);
+    if (opts.perCpu !== undefined && opts.perCpu !== perCpu) problems.push(perCpu ? 'it is a per-CPU map' : 'it is not a per-CPU map');
+    if (problems.length > 0) {
+      throw new MembraneError('INTERNAL', `map ${name} does not match its codecs: ${problems.join('; ')}`, {
+        details: { map: name, keySize: info.keySize, valueSize: info.valueSize, type: info.type },
+      });
+    }
     this.fd = fd;
     this.name = name;
     this.key = key;
     this.value = value;
-    this.cpus = opts.perCpu ? (lib().bpf.libbpf_num_possible_cpus() as number) : 1;
+    this.#perCpu = perCpu;
+    this.cpus = perCpu ? (lib().bpf.libbpf_num_possible_cpus() as number) : 1;
     this.#owned = opts.owned ?? false;
   }
 
@@ -42,16 +62,22 @@ export class BpfMap<K, V> {
   static openPinned<K, V>(path: string, key: Codec<K>, value: Codec<V>, opts: { perCpu?: boolean } = {}): BpfMap<K, V> {
     const fd = lib().bpf.bpf_obj_get(path) as number;
     if (fd < 0) {
-      const errno = lastErrno();
+      // libbpf ≥ 1.0 returns -errno
+      const errno = fd < -1 ? -fd : lastErrno();
       throw new KernelError('BPF_SYSCALL_FAILED', `open pinned map ${path}: ${errnoName(errno)}`, { details: { errno } });
     }
     const name = path.split('/').pop() ?? path;
-    return new BpfMap(fd, name, key, value, { ...opts, owned: true });
+    try {
+      return new BpfMap(fd, name, key, value, { ...opts, owned: true });
+    } catch (err) {
+      lib().libc.close(fd);
+      throw err;
+    }
   }
 
   get #slot(): number {
-    // per-CPU values are 8-byte aligned each
-    return this.cpus > 1 ? Math.ceil(this.value.size / 8) * 8 : this.value.size;
+    // per-CPU values are 8-byte aligned each, even when there is one CPU
+    return this.#perCpu ? Math.ceil(this.value.size / 8) * 8 : this.value.size;
   }
 
   lookup(key: K): V | undefined {
@@ -119,8 +145,15 @@ export class BpfMap<K, V> {
     return n;
   }
 
-  /** Updates many entries in one syscall (BPF_MAP_UPDATE_BATCH). */
+  /**
+   * Updates many entries in one syscall (BPF_MAP_UPDATE_BATCH). The kernel
+   * takes no BPF_NOEXIST/BPF_EXIST here (only BPF_F_LOCK): batch updates
+   * always create or overwrite.
+   */
   updateBatch(entries: ReadonlyArray<readonly [K, V]>, flags: bigint = BPF_ANY): void {
+    if (flags === BPF_NOEXIST || flags === BPF_EXIST) {
+      throw new MembraneError('INTERNAL', `batch update map ${this.name}: the kernel accepts no BPF_NOEXIST/BPF_EXIST for batch updates — use update() per key`);
+    }
     if (entries.length === 0) return;
     const ks = Buffer.alloc(this.key.size * entries.length);
     const vs = Buffer.alloc(this.#slot * this.cpus * entries.length);

@@ -2,6 +2,7 @@
 // feature into a sentence that says what to do, instead of a bare errno later.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { KernelError } from '../errors.ts';
 import { lib } from './libbpf.ts';
 
@@ -26,16 +27,30 @@ export function kernelRelease(): [number, number] {
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
+/**
+ * True when `dir` (which need not exist yet) lies on a bpffs mount: the
+ * mount that decides is the deepest mount point containing `dir`, so a tmpfs
+ * mounted inside /sys/fs/bpf does not count as bpffs.
+ */
 export function isBpffs(dir: string): boolean {
+  let mounts: string[];
   try {
-    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n');
-    return mounts.some((l) => {
-      const [, mnt, type] = l.split(' ');
-      return type === 'bpf' && (dir === mnt || dir.startsWith(`${mnt}/`));
-    });
+    mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n');
   } catch {
     return false;
   }
+  const target = path.resolve(dir);
+  let best: { mnt: string; type: string } | undefined;
+  for (const l of mounts) {
+    const [, rawMnt, type] = l.split(' ');
+    if (rawMnt === undefined || type === undefined) continue;
+    // /proc/mounts escapes space, tab, newline and backslash as octal
+    const mnt = rawMnt.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const contains = mnt === '/' || target === mnt || target.startsWith(`${mnt}/`);
+    // later lines are mounted on top of earlier ones at the same point
+    if (contains && (best === undefined || mnt.length >= best.mnt.length)) best = { mnt, type };
+  }
+  return best?.type === 'bpf';
 }
 
 function probe(name: string, required: boolean, fn: () => number, okDetail: string, failDetail: string): Feature {

@@ -15,18 +15,21 @@ export class RingBufferReader {
   readonly #cb: Ptr;
   readonly #poll: ReturnType<typeof koffi.node.poll>;
   #closed = false;
-  #handlerError: unknown = undefined;
   /** Records handed to the handler since start. */
   received = 0;
 
-  constructor(mapFd: number, handler: RecordHandler) {
+  readonly #onError: (err: unknown) => void;
+
+  /** A handler that throws does not stop the reader: the error goes to `onError` (default: stderr). */
+  constructor(mapFd: number, handler: RecordHandler, opts: { onError?: (err: unknown) => void } = {}) {
+    this.#onError = opts.onError ?? ((err) => process.stderr.write(`ring buffer handler failed: ${String(err)}\n`));
     const { bpf, sampleFn } = lib();
     this.#cb = koffi.register((_ctx: Ptr, data: Ptr, size: number | bigint) => {
       this.received++;
       try {
         handler(Buffer.from(koffi.view(data, Number(size))));
       } catch (err) {
-        this.#handlerError ??= err;
+        this.#onError(err);
       }
       return 0;
     }, koffi.pointer(sampleFn));
@@ -46,15 +49,7 @@ export class RingBufferReader {
   /** Consumes everything available now; returns the number of records. */
   drain(): number {
     if (this.#closed) return 0;
-    const n = check(lib().bpf.ring_buffer__consume(this.#rb) as number, 'consume ring buffer');
-    if (this.#handlerError !== undefined) {
-      const err = this.#handlerError;
-      this.#handlerError = undefined;
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
-    return n;
+    return check(lib().bpf.ring_buffer__consume(this.#rb) as number, 'consume ring buffer');
   }
 
   close(): void {

@@ -2,7 +2,8 @@
 // are direct-action BPF programs at a fixed handle and priority, so that a
 // restarted agent replaces its own filter atomically (no gap in which packets
 // pass unfiltered) and never touches filters that others installed.
-import { check, lib } from './libbpf.ts';
+import { KernelError } from '../errors.ts';
+import { captureLibbpfWarnings, check, lib } from './libbpf.ts';
 
 export type TcDirection = 'ingress' | 'egress';
 
@@ -11,6 +12,8 @@ const BPF_TC_EGRESS = 2;
 const BPF_TC_F_REPLACE = 1;
 const EEXIST = 17;
 const ENOENT = 2;
+const ENODEV = 19;
+const EINVAL = 22;
 
 /** Membrane's filters sit at this handle/priority on every device it manages. */
 export const TC_HANDLE = 1;
@@ -35,12 +38,31 @@ function opts(progFd: number, flags: number): Buffer {
   return b;
 }
 
+/**
+ * Runs a netlink call whose failure can be an expected answer: libbpf's
+ * warnings (the kernel's extack) are kept out of the log and added to the
+ * error only when the failure is real.
+ */
+function quiet(call: () => number, expected: readonly number[], what: string): number {
+  const { result: rc, warnings } = captureLibbpfWarnings(call);
+  if (rc >= 0 || expected.includes(-rc)) return rc;
+  try {
+    check(rc, what);
+  } catch (err) {
+    const kernel = warnings.map((w) => /Kernel error message: (.*)/.exec(w)?.[1]?.trim()).filter((m) => m !== undefined);
+    if (err instanceof KernelError && kernel.length > 0) {
+      throw new KernelError(err.code, `${err.message} (kernel: ${kernel.join('; ')})`, { details: { ...err.details, kernel } });
+    }
+    throw err;
+  }
+  return rc;
+}
+
 /** Creates clsact if needed and attaches (or atomically replaces) our filter. Returns the program id. */
 export function tcAttach(ifindex: number, dir: TcDirection, progFd: number): number {
   const { bpf } = lib();
   const h = hook(ifindex, dir);
-  const rc = bpf.bpf_tc_hook_create(h) as number;
-  if (rc < 0 && rc !== -EEXIST) check(rc, `create clsact qdisc on ifindex ${ifindex}`);
+  quiet(() => bpf.bpf_tc_hook_create(h) as number, [EEXIST], `create clsact qdisc on ifindex ${ifindex}`);
   const o = opts(progFd, BPF_TC_F_REPLACE);
   check(bpf.bpf_tc_attach(h, o) as number, `attach tc ${dir} program on ifindex ${ifindex}`);
   return o.readUInt32LE(16);
@@ -48,22 +70,20 @@ export function tcAttach(ifindex: number, dir: TcDirection, progFd: number): num
 
 /** Removes our filter; returns false when it was not there. */
 export function tcDetach(ifindex: number, dir: TcDirection): boolean {
-  const rc = lib().bpf.bpf_tc_detach(hook(ifindex, dir), opts(0, 0)) as number;
-  if (rc === -ENOENT || rc === -19 /* ENODEV: device gone */ || rc === -22 /* EINVAL: no qdisc */) return false;
-  check(rc, `detach tc ${dir} program from ifindex ${ifindex}`);
-  return true;
+  // ENODEV: device gone; EINVAL: no clsact
+  const rc = quiet(() => lib().bpf.bpf_tc_detach(hook(ifindex, dir), opts(0, 0)) as number, [ENOENT, ENODEV, EINVAL], `detach tc ${dir} program from ifindex ${ifindex}`);
+  return rc >= 0;
 }
 
 /** The id of the program in our filter slot, or undefined when none is attached. */
 export function tcQuery(ifindex: number, dir: TcDirection): number | undefined {
   const o = opts(0, 0);
-  const rc = lib().bpf.bpf_tc_query(hook(ifindex, dir), o) as number;
+  const { result: rc } = captureLibbpfWarnings(() => lib().bpf.bpf_tc_query(hook(ifindex, dir), o) as number);
   if (rc < 0) return undefined;
   return o.readUInt32LE(16);
 }
 
 /** Removes the clsact qdisc with every filter on it. */
 export function tcDestroyHook(ifindex: number): void {
-  const rc = lib().bpf.bpf_tc_hook_destroy(hook(ifindex, 'both')) as number;
-  if (rc < 0 && rc !== -ENOENT && rc !== -19 && rc !== -22) check(rc, `remove clsact from ifindex ${ifindex}`);
+  quiet(() => lib().bpf.bpf_tc_hook_destroy(hook(ifindex, 'both')) as number, [ENOENT, ENODEV, EINVAL], `remove clsact from ifindex ${ifindex}`);
 }

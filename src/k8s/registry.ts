@@ -3,10 +3,12 @@
 // NetworkPolicy, CiliumNetworkPolicy, ...) means writing that file and
 // adding it to `KindSpecs` and `KINDS` below.
 
+import { type EndpointSliceSpec, endpointSliceKind } from './endpointslice.ts';
 import { type NameRule, type ObjectMeta, type RawObject, quote, readObjectMeta, readString } from './meta.ts';
 import { type NamespaceSpec, namespaceKind } from './namespace.ts';
 import { type PodSpec, podKind } from './pod.ts';
 import { type Checker, FieldPath } from './problems.ts';
+import { type ServiceSpec, serviceKind } from './service.ts';
 
 /** How one kind is recognised and validated. */
 export interface KindDefinition<K extends string = string, S = unknown> {
@@ -29,6 +31,8 @@ export interface KindDefinition<K extends string = string, S = unknown> {
 export interface KindSpecs {
   Namespace: NamespaceSpec;
   Pod: PodSpec;
+  Service: ServiceSpec;
+  EndpointSlice: EndpointSliceSpec;
 }
 
 export type KindName = keyof KindSpecs;
@@ -36,6 +40,8 @@ export type KindName = keyof KindSpecs;
 const KINDS: { readonly [K in KindName]: KindDefinition<K, KindSpecs[K]> } = {
   Namespace: namespaceKind,
   Pod: podKind,
+  Service: serviceKind,
+  EndpointSlice: endpointSliceKind,
 };
 
 /** Where an object came from, for messages. */
