@@ -9,9 +9,17 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<RunResult & { code: number }> {
+export interface RunOptions {
+  input?: string;
+  /** Resolve with the exit code instead of rejecting when it is not 0. */
+  allowFail?: boolean;
+  /** Replaces the environment (default: inherited). */
+  env?: Record<string, string>;
+}
+
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult & { code: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (d: Buffer) => out.push(d));

@@ -3,10 +3,10 @@
 // previous result) and in reverse for DEL, with capabilities passed as
 // runtimeConfig. The sandbox and the tests drive Membrane through this, so
 // pods are made exactly as a real runtime would make them.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MembraneError } from '../errors.ts';
+import { run } from '../endpoint/exec.ts';
 
 export interface Conflist {
   cniVersion: string;
@@ -68,17 +68,7 @@ export class CniRuntime {
       ...(this.opts.env ?? {}),
     };
     const [cmd, args] = this.opts.nodeNetns ? ['nsenter', [`--net=${this.opts.nodeNetns}`, '--', bin]] : [bin, []];
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args as string[], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => err.push(d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(typeof config === 'string' ? config : JSON.stringify(config));
-    });
+    return run(cmd, args, { env, input: typeof config === 'string' ? config : JSON.stringify(config), allowFail: true });
   }
 
   #pluginConfig(list: Conflist, plugin: Conflist['plugins'][number], att: Partial<Attachment>, prevResult?: unknown): Record<string, unknown> {

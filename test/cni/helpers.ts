@@ -9,20 +9,14 @@ import { run } from '../../src/endpoint/exec.ts';
 import { hostIfName } from '../../src/endpoint/names.ts';
 import { netnsPath, REPO, sleep, Topology, type Pod } from '../../src/sandbox/topology.ts';
 import type { EndpointJSON } from '../../src/agent/api-types.ts';
+import type { PluginRun } from '../../src/sandbox/cni-runtime.ts';
+import { requireRoot } from '../helpers/env.ts';
 
 export const UPLINK = '198.51.100';
 export const CNI_BIN = path.join(REPO, 'bin', 'membrane-cni');
 export const MEMBRANE_BIN = path.join(REPO, 'bin', 'membrane');
 
-/** Privileged tests never skip: without root they fail with a reason. */
-export function requireRoot(): void {
-  if (process.getuid?.() !== 0) {
-    throw new Error('the CNI integration tests need root (network namespaces, veths, eBPF); run them as root');
-  }
-  for (const f of ['dist/cni/main.js', 'dist/cli/main.js', 'build/bpf/bpf_lxc.o']) {
-    if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run 'make build' before the integration tests`);
-  }
-}
+export { requireRoot };
 
 /** A node for one test file, with everything the leak check needs to know. */
 export class Node {
@@ -150,30 +144,15 @@ export class Node {
   }
 }
 
-export interface PluginOutput {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type PluginOutput = PluginRun;
 
-/** Spawns a plugin binary in a netns with an exact environment. */
+/** Spawns a plugin binary in a netns with an exact environment (unset values are left out). */
 export function runPlugin(bin: string, env: Record<string, string | undefined>, stdin: string, netns: string): Promise<PluginOutput> {
   const full: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) full[k] = v;
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netns}`, '--', bin], { env: full, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
+  return run('nsenter', [`--net=${netns}`, '--', bin], { env: full, input: stdin, allowFail: true });
 }
 
-/** A CNI error reply: non-zero exit, JSON on stdout with numeric code and a message. */
 export function cniError(r: PluginOutput): { cniVersion: string; code: number; msg: string; details?: string } {
   assert.notEqual(r.code, 0, `expected the plugin to fail; stdout: ${r.stdout}`);
   let parsed: unknown;

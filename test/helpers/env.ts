@@ -9,7 +9,9 @@ import { Topology, type TopologySpec } from '../../src/sandbox/topology.ts';
 /** Privileged tests never skip silently: without root they fail with a sentence. */
 export function requireRoot(): void {
   assert.equal(process.getuid?.(), 0, 'the integration tests need root (they create network namespaces and load eBPF programs): run them with sudo or as root');
-  assert.ok(fs.existsSync(path.join(import.meta.dirname, '../../dist/cli/main.js')), "dist/ is missing: run 'make build' first");
+  for (const f of ['dist/cli/main.js', 'dist/cni/main.js', 'build/bpf/bpf_lxc.o']) {
+    assert.ok(fs.existsSync(path.join(import.meta.dirname, '../..', f)), `${f} is missing: run 'make build' before the integration tests`);
+  }
 }
 
 /** A topology with a unique work dir and pin dir. */
