@@ -80,7 +80,9 @@ export function toCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
   if (err instanceof MembraneError) {
     const status = typeof err.details.status === 'number' ? err.details.status : undefined;
-    return new CniError(cniCodeFor(err.code, status), err.message, membraneDetails(err), { cause: err });
+    // The agent names the request field; the ones that come from CNI_* variables are code 4.
+    const fromEnv = err.code === 'INVALID_INPUT' && ['netns', 'containerID', 'ifName'].includes(String(err.details.field));
+    return new CniError(fromEnv ? CNI_ERR.INVALID_ENV : cniCodeFor(err.code, status), err.message, membraneDetails(err), { cause: err });
   }
   const msg = err instanceof Error ? err.message : String(err);
   return new CniError(CNI_ERR.INTERNAL, msg, undefined, { cause: err });

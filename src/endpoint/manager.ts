@@ -128,6 +128,9 @@ export class EndpointManager {
     if (!fs.existsSync(req.netns)) {
       throw new MembraneError('NOT_FOUND', `network namespace ${req.netns} does not exist`);
     }
+    if (!isNetns(req.netns)) {
+      throw new InputError('netns', `${req.netns} is not a network namespace (expected a file on nsfs, such as /var/run/netns/NAME or /proc/PID/ns/net)`);
+    }
     const { ipam, datapath, log } = this.#cfg;
     const ip = ipam.allocate();
     const hostIf = hostIfName(req.containerID, req.ifName);
@@ -295,6 +298,17 @@ export class EndpointManager {
 
   #save(ep: EndpointJSON): void {
     writeJsonAtomic(this.#file(ep), ep);
+  }
+}
+
+const NSFS_MAGIC = 0x6e736673;
+
+/** True unless the path is provably not on nsfs (statfs may be refused for /proc/PID/ns/*). */
+function isNetns(p: string): boolean {
+  try {
+    return fs.statfsSync(p).type === NSFS_MAGIC;
+  } catch {
+    return true;
   }
 }
 

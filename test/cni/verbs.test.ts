@@ -366,6 +366,7 @@ test('malformed invocations get the spec’s error codes and change nothing', as
     ['no cniVersion', env('ADD', 'bad', ns.path), conf({ cniVersion: undefined }), 1, /cniVersion/],
     ['ipam section', env('ADD', 'bad', ns.path), conf({ ipam: { type: 'host-local' } }), 2, /ipam/],
     ['netns that does not exist', env('ADD', 'bad', '/var/run/netns/mbc-no-such-netns'), conf(), 3, /does not exist/],
+    ['CNI_NETNS that is not a netns', env('ADD', 'bad', '/etc/hostname'), conf(), 4, /\/etc\/hostname is not a network namespace/],
   ];
   for (const [what, e, stdin, code, msg] of cases) {
     const err = cniError(await node.cni(e, stdin));
