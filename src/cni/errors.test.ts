@@ -50,7 +50,9 @@ test('toCniError keeps CniErrors and converts the rest', () => {
   const busy = toCniError(new MembraneError('INTERNAL', 'starting up', { details: { status: 503 } }));
   assert.equal(busy.code, 11);
 
-  assert.equal(toCniError(new InputError('netns', 'does not exist')).code, 7);
+  // Request fields that come from CNI_* variables are code 4; other bad input is 7.
+  assert.equal(toCniError(new InputError('netns', 'is not a network namespace')).code, 4);
+  assert.equal(toCniError(new InputError('body', 'not an object')).code, 7);
   assert.equal(toCniError(new Error('boom')).code, CNI_ERR.INTERNAL);
   assert.equal(toCniError('weird').message, 'weird');
 });
