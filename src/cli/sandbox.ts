@@ -86,7 +86,7 @@ export const sandboxCommand: Command = {
   usage: 'membrane sandbox up|down|run',
   description: `
 The sandbox isolates a whole node in network namespaces (mbx-node, with a
-world host in mbx-world on 192.0.2.0/24), runs an agent there on the default
+world host in mbx-world on 198.18.0.0/24 (the benchmarking range)), runs an agent there on the default
 socket, and creates the pods demo/frontend, demo/backend-1 and demo/backend-2
 through the membrane-cni plugin, each serving HTTP on :8080. Nothing it does
 can send a packet off this machine.`,

@@ -7,6 +7,8 @@
 //    dropped on the node instead of following the default route away;
 //  - IPv4 forwarding, and masquerading of pod traffic that leaves the pod
 //    CIDR (nftables table `ip membrane`, replaced atomically).
+import { MembraneError } from '../errors.ts';
+import { parseCidr4 } from '../net/ip4.ts';
 import { ipBatch, run } from './exec.ts';
 import type { Ipam } from './ipam.ts';
 
@@ -39,8 +41,33 @@ export function nftScript(s: NodeNetworkSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Idempotent: safe on every agent start. */
+/**
+ * Routes of this netns (all tables, local addresses included) that overlap
+ * `cidrs`, other than blackholes for exactly those CIDRs and routes through
+ * the devices in `ownDevs` (ours from an earlier run).
+ */
+export async function routeClashes(cidrs: readonly string[], ownDevs: RegExp = /^$/): Promise<string[]> {
+  const mine = cidrs.map((c) => parseCidr4(c));
+  const routes = JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])).stdout || '[]') as Array<{ dst?: string; type?: string; dev?: string; table?: string }>;
+  const out: string[] = [];
+  for (const r of routes) {
+    if (!r.dst || r.dst === 'default' || (r.dev && ownDevs.test(r.dev))) continue;
+    const dst = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`, { lenient: true });
+    for (const m of mine) {
+      const overlap = dst.base < m.base + m.size && m.base < dst.base + dst.size;
+      const ourBlackhole = r.type === 'blackhole' && dst.text === m.text;
+      if (overlap && !ourBlackhole) out.push(`${m.text} overlaps ${r.type ?? 'route'} ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}${r.table ? ` table ${r.table}` : ''}`);
+    }
+  }
+  return out;
+}
+
+/** Idempotent: safe on every agent start. Refuses a pod CIDR that overlaps a network the node uses. */
 export async function ensureNodeNetwork(s: NodeNetworkSpec): Promise<void> {
+  const clashes = await routeClashes([s.podCidr], new RegExp(`^(${HOST_DEVICE}|${HOST_PEER}|lxc[0-9a-f]{11})$`));
+  if (clashes.length > 0) {
+    throw new MembraneError('CONFLICT', `pod CIDR ${s.podCidr} overlaps a network this node already uses (${clashes.join('; ')}) — start the agent with another --pod-cidr`);
+  }
   const exists = (await run('ip', ['link', 'show', 'dev', HOST_DEVICE], { allowFail: true })).code === 0;
   await ipBatch([
     ...(exists ? [] : [`link add ${HOST_DEVICE} type veth peer name ${HOST_PEER}`]),

@@ -24,7 +24,7 @@ export function sandboxSpec(socket = DEFAULT_SOCKET): TopologySpec {
   return {
     name: 'mbx',
     podCidr: '10.200.0.0/24',
-    uplink: '192.0.2',
+    uplink: '198.18.0',
     workDir: SANDBOX_DIR,
     pinDir: '/sys/fs/bpf/membrane-sandbox',
     socket,
@@ -60,7 +60,7 @@ export async function sandboxUp(log: (s: string) => void, socket = DEFAULT_SOCKE
     throw new MembraneError('CONFLICT', `an agent already answers on ${socket}; stop it, or give the sandbox another --socket`);
   }
   const spec = sandboxSpec(socket);
-  log('creating the node (netns mbx-node) and the outside world (netns mbx-world, 192.0.2.100)');
+  log('creating the node (netns mbx-node) and the outside world (netns mbx-world, 198.18.0.100)');
   const t = await Topology.create(spec);
   try {
     log(`starting the agent (log: ${t.logFile})`);

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../agent/client.ts';
 import type { EndpointJSON } from '../agent/api-types.ts';
 import { run } from '../endpoint/exec.ts';
+import { MembraneError } from '../errors.ts';
+import { routeClashes } from '../endpoint/node-network.ts';
 import { CniRuntime, type Conflist } from './cni-runtime.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,7 +26,7 @@ export interface TopologySpec {
   /** Short prefix for netns names (≤ 8 chars), unique per topology. */
   name: string;
   podCidr: string;
-  /** Uplink subnet /24 base, e.g. "192.0.2": node .1, world .100 */
+  /** Uplink subnet /24 base, e.g. "198.18.0": node .1, world .100 */
   uplink: string;
   /** Extra blackholes on the host (service CIDRs and the like). */
   blackholes?: string[];
@@ -78,6 +80,11 @@ export class Topology {
     this.conflist = MEMBRANE_CONFLIST(this.socket);
   }
 
+  /** Every CIDR the topology uses: blackholed on the host while it exists. */
+  #cidrs(): string[] {
+    return [this.spec.podCidr, `${this.spec.uplink}.0/24`, ...(this.spec.blackholes ?? [])];
+  }
+
   get nodeIp(): string {
     return `${this.spec.uplink}.1`;
   }
@@ -92,9 +99,15 @@ export class Topology {
 
   static async create(spec: TopologySpec): Promise<Topology> {
     const t = new Topology(spec);
+    const cidrs = t.#cidrs();
+    // Never shadow a network this machine really uses.
+    const clashes = await routeClashes(cidrs);
+    if (clashes.length > 0) {
+      throw new MembraneError('CONFLICT', `the topology's addresses overlap this machine's own networks (${clashes.join('; ')}) — choose other ranges`);
+    }
     fs.mkdirSync(spec.workDir, { recursive: true });
     try {
-      for (const cidr of [spec.podCidr, `${spec.uplink}.0/24`, ...(spec.blackholes ?? [])]) {
+      for (const cidr of cidrs) {
         await run('ip', ['route', 'replace', 'blackhole', cidr]);
       }
       await run('ip', ['netns', 'add', t.nodeNs]);
@@ -219,7 +232,7 @@ export class Topology {
     this.pods.clear();
     await run('ip', ['netns', 'del', this.nodeNs], { allowFail: true });
     await run('ip', ['netns', 'del', this.worldNs], { allowFail: true });
-    for (const cidr of [this.spec.podCidr, `${this.spec.uplink}.0/24`, ...(this.spec.blackholes ?? [])]) {
+    for (const cidr of this.#cidrs()) {
       await run('ip', ['route', 'del', 'blackhole', cidr], { allowFail: true });
     }
     fs.rmSync(this.spec.pinDir, { recursive: true, force: true });

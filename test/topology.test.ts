@@ -1,0 +1,29 @@
+// The test topology itself must never disturb the machine it runs on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run } from '../src/endpoint/exec.ts';
+import { routeClashes } from '../src/endpoint/node-network.ts';
+import { leftovers, makeTopology, requireRoot } from './helpers/env.ts';
+
+test('a topology whose ranges overlap a network of this machine is refused, and routes stay as they were', async () => {
+  requireRoot();
+  const before = (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
+  // 127.0.0.0/8 is on every Linux machine (table local).
+  assert.deepEqual(await routeClashes(['10.204.0.0/24']), []);
+  assert.match((await routeClashes(['127.1.0.0/24']))[0] ?? '', /127\.1\.0\.0\/24 overlaps local 127\.0\.0\.0\/8 dev lo table local/);
+  await assert.rejects(makeTopology('mbo', '127.1.0.0/24', '198.18.9'), /overlap this machine's own networks/);
+  assert.equal((await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout, before);
+  assert.deepEqual(await leftovers('mbo'), []);
+});
+
+test('the agent refuses a pod CIDR that overlaps a network its node uses, and changes nothing', async () => {
+  const t = await makeTopology('mbo2', '10.205.0.0/24', '198.18.10');
+  try {
+    const before = (await t.inNode('ip', '-4', 'route', 'show', 'table', 'all')).stdout;
+    await assert.rejects(t.startAgent(['--pod-cidr', '198.18.10.0/25']), /pod CIDR 198\.18\.10\.0\/25 overlaps a network this node already uses .*dev uplink.* — start the agent with another --pod-cidr/s);
+    assert.equal((await t.inNode('ip', '-4', 'route', 'show', 'table', 'all')).stdout, before);
+  } finally {
+    await t.destroy();
+  }
+  assert.deepEqual(await leftovers('mbo2'), []);
+});
