@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { MembraneError } from '../../src/errors.ts';
 
 const execFileP = promisify(execFile);
 
@@ -262,4 +263,15 @@ export function udpFrame(src: string, dst: string, sport: number, dport: number,
   udp.writeUInt16BE(dport, 2);
   udp.writeUInt16BE(8 + payload.length, 4);
   return Buffer.concat([eth, ip, udp, payload]);
+}
+
+/** Asserts that fn throws a MembraneError and returns it. */
+export function catchError(fn: () => unknown): MembraneError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof MembraneError, `expected a MembraneError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected an error, but the call succeeded');
 }

@@ -10,7 +10,7 @@ import { BpfMap, mapInfo } from '../../src/datapath/map.ts';
 import { setLibbpfLogSink } from '../../src/datapath/libbpf.ts';
 import { loadObject, programInfo } from '../../src/datapath/object.ts';
 import { MembraneError } from '../../src/errors.ts';
-import { BAD_PROG, TEST_PROGS, assertNoLeftovers, deferrer, makePinDir, openFds, requireObjects, requireRoot, sh } from './helpers.ts';
+import { assertNoLeftovers, BAD_PROG, catchError, deferrer, makePinDir, openFds, requireObjects, requireRoot, sh, TEST_PROGS } from './helpers.ts';
 
 const BPF_PROG_TYPE_SCHED_CLS = 3;
 const BPF_PROG_TYPE_XDP = 6;
@@ -30,16 +30,6 @@ before(() => {
 
 after(() => assertNoLeftovers());
 
-/** Asserts that fn throws a MembraneError and returns it. */
-function catchError(fn: () => unknown): MembraneError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof MembraneError, `expected a MembraneError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected an error, but the call succeeded');
-}
 
 describe('loadObject', () => {
   test('loads every program and map of an object, with kernel-side names and types', (t) => {

@@ -7,21 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { isBpffs, kernelRelease, probeFeatures, requireFeatures, type Feature } from '../../src/datapath/probes.ts';
 import { MembraneError } from '../../src/errors.ts';
-import { BPFFS, assertNoLeftovers, deferrer, makePinDir, requireRoot, sh } from './helpers.ts';
+import { assertNoLeftovers, BPFFS, catchError, deferrer, makePinDir, requireRoot, sh } from './helpers.ts';
 
 before(() => requireRoot());
 after(() => assertNoLeftovers());
 
-/** Asserts that fn throws a MembraneError and returns it. */
-function catchError(fn: () => unknown): MembraneError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof MembraneError, `expected a MembraneError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected an error, but the call succeeded');
-}
 
 const feature = (name: string, ok: boolean, required: boolean, detail: string): Feature => ({ name, ok, required, detail });
 
