@@ -199,6 +199,24 @@ export function lib(): { bpf: LibBpf; libc: LibC; sampleFn: TypeObject } {
   return cached;
 }
 
+/**
+ * bpf_obj_get_info_by_fd into a zeroed buffer of `size` bytes (the kernel
+ * fills what it knows); `readName` reads a NUL-terminated char[16] in it.
+ */
+export function objInfo(fd: number, size: number, what: string): { buf: Buffer; readName(offset: number): string } {
+  const buf = Buffer.alloc(size);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(size);
+  check(lib().bpf.bpf_obj_get_info_by_fd(fd, buf, len) as number, `get ${what} info`);
+  return {
+    buf,
+    readName(offset) {
+      const end = buf.indexOf(0, offset);
+      return buf.toString('utf8', offset, end < 0 || end > offset + 16 ? offset + 16 : end);
+    },
+  };
+}
+
 /** Reads the errno left by the last libbpf call. */
 export function lastErrno(): number {
   return koffi.errno();

@@ -2,7 +2,7 @@
 // unless it was opened from a pin (openPinned); the owner closes it.
 import { KernelError, MembraneError } from '../errors.ts';
 import type { Codec } from './codec.ts';
-import { check, lib, lastErrno, errnoName } from './libbpf.ts';
+import { check, lib, lastErrno, errnoName, objInfo } from './libbpf.ts';
 
 export const BPF_ANY = 0n;
 export const BPF_NOEXIST = 1n;
@@ -207,17 +207,13 @@ function batchOpts(elemFlags: bigint): Buffer {
 
 /** struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16] ... */
 export function mapInfo(fd: number): MapInfo {
-  const info = Buffer.alloc(128);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(info.length);
-  check(lib().bpf.bpf_obj_get_info_by_fd(fd, info, len) as number, 'get map info');
-  const nameEnd = info.indexOf(0, 24);
+  const { buf, readName } = objInfo(fd, 128, 'map');
   return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    keySize: info.readUInt32LE(8),
-    valueSize: info.readUInt32LE(12),
-    maxEntries: info.readUInt32LE(16),
-    name: info.toString('utf8', 24, nameEnd < 0 || nameEnd > 40 ? 40 : nameEnd),
+    type: buf.readUInt32LE(0),
+    id: buf.readUInt32LE(4),
+    keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12),
+    maxEntries: buf.readUInt32LE(16),
+    name: readName(24),
   };
 }

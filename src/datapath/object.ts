@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KernelError, MembraneError } from '../errors.ts';
-import { check, koffi, lib, lastErrno, errnoName, type Ptr } from './libbpf.ts';
+import { koffi, lib, lastErrno, errnoName, objInfo, type Ptr } from './libbpf.ts';
 
 export interface ObjectSpec {
   /** Path of the compiled .o file. */
@@ -135,14 +135,6 @@ export interface ProgramInfo {
 
 /** struct bpf_prog_info: type@0, id@4, ..., name[16]@64. */
 export function programInfo(fd: number): ProgramInfo {
-  const info = Buffer.alloc(256);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(info.length);
-  check(lib().bpf.bpf_obj_get_info_by_fd(fd, info, len) as number, 'get program info');
-  const nameEnd = info.indexOf(0, 64);
-  return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    name: info.toString('utf8', 64, nameEnd < 0 || nameEnd > 80 ? 80 : nameEnd),
-  };
+  const info = objInfo(fd, 256, 'program');
+  return { type: info.buf.readUInt32LE(0), id: info.buf.readUInt32LE(4), name: info.readName(64) };
 }

@@ -131,7 +131,7 @@ export class EndpointManager {
     if (!isNetns(req.netns)) {
       throw new InputError('netns', `${req.netns} is not a network namespace (expected a file on nsfs, such as /var/run/netns/NAME or /proc/PID/ns/net)`);
     }
-    const { ipam, datapath, log } = this.#cfg;
+    const { ipam, log } = this.#cfg;
     const ip = ipam.allocate();
     const hostIf = hostIfName(req.containerID, req.ifName);
     const podNamespace = req.podNamespace ?? '';

@@ -1,6 +1,6 @@
 // Shared by the CNI integration tests: one isolated node per test file, the
 // real plugin binary run inside it, and the end-of-file leak check.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -27,7 +27,6 @@ import {
   requireObjects,
   requireRoot,
   sh,
-  shAsync,
   waitFor,
   type Defer,
   type VethPair,

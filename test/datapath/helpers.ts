@@ -8,6 +8,7 @@
 //   veths    mbd<pid base 36>-<n>a / -<n>b
 //   netns    mbtest-<pid>-<n>
 //   cgroups  /sys/fs/cgroup/unified/mbtest-<pid>[-<n>]
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MembraneError } from '../../src/errors.ts';
+import { loadObject, type LoadedObject } from '../../src/datapath/object.ts';
 
 const execFileP = promisify(execFile);
 
@@ -274,4 +276,30 @@ export function catchError(fn: () => unknown): MembraneError {
     return err;
   }
   assert.fail('expected an error, but the call succeeded');
+}
+
+/**
+ * Loads the test programs once for a file (nothing pinned) in `before`, and
+ * in `after` closes them, removes the pin dir and checks nothing leaked.
+ * Returns an accessor that fails clearly if the load did not happen.
+ */
+export function useTestObject(setup: () => void = () => undefined): () => LoadedObject {
+  let pins: { dir: string; remove: () => void } | undefined;
+  let obj: LoadedObject | undefined;
+  before(() => {
+    requireRoot();
+    requireObjects();
+    setup();
+    pins = makePinDir();
+    obj = loadObject({ file: TEST_PROGS, pinDir: pins.dir, pin: [] });
+  });
+  after(() => {
+    obj?.close();
+    pins?.remove();
+    assertNoLeftovers();
+  });
+  return () => {
+    assert.ok(obj, 'the test object is loaded');
+    return obj;
+  };
 }

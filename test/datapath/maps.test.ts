@@ -2,40 +2,20 @@
 // iteration sees every key once, batch calls change many entries in one
 // syscall, per-CPU maps show one value per possible CPU, and values written
 // by a BPF program decode through the same codecs.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { endpointInfo, endpointKey, metricsKey, metricsValue, type EndpointInfo, type EndpointKey } from '../../src/datapath/abi.ts';
 import { struct } from '../../src/datapath/codec.ts';
 import { BPF_EXIST, BPF_NOEXIST, BpfMap } from '../../src/datapath/map.ts';
-import { loadObject, type LoadedObject } from '../../src/datapath/object.ts';
 import { progTestRun } from '../../src/datapath/testrun.ts';
 import { MembraneError } from '../../src/errors.ts';
-import { TEST_PROGS, assertNoLeftovers, deferrer, makePinDir, requireObjects, requireRoot, sh, udpFrame } from './helpers.ts';
+import { deferrer, makePinDir, sh, udpFrame, useTestObject } from './helpers.ts';
 
 const BPF_MAP_TYPE_HASH = 1;
 const BPF_MAP_TYPE_PERCPU_HASH = 5;
 
-let pins: { dir: string; remove: () => void } | undefined;
-let obj: LoadedObject | undefined;
-
-before(() => {
-  requireRoot();
-  requireObjects();
-  pins = makePinDir();
-  obj = loadObject({ file: TEST_PROGS, pinDir: pins.dir, pin: [] });
-});
-
-after(() => {
-  obj?.close();
-  pins?.remove();
-  assertNoLeftovers();
-});
-
-function loaded(): LoadedObject {
-  assert.ok(obj, 'the test object is loaded');
-  return obj;
-}
+const loaded = useTestObject();
 
 function hashMap(): BpfMap<EndpointKey, EndpointInfo> {
   const m = new BpfMap(loaded().mapFd('t_hash'), 't_hash', endpointKey, endpointInfo);

@@ -9,7 +9,6 @@ import { endpointInfo, endpointKey, metricsKey, metricsValue } from '../../src/d
 import { BpfMap, mapInfo } from '../../src/datapath/map.ts';
 import { setLibbpfLogSink } from '../../src/datapath/libbpf.ts';
 import { loadObject, programInfo } from '../../src/datapath/object.ts';
-import { MembraneError } from '../../src/errors.ts';
 import { assertNoLeftovers, BAD_PROG, catchError, deferrer, makePinDir, openFds, requireObjects, requireRoot, sh, TEST_PROGS } from './helpers.ts';
 
 const BPF_PROG_TYPE_SCHED_CLS = 3;

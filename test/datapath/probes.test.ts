@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isBpffs, kernelRelease, probeFeatures, requireFeatures, type Feature } from '../../src/datapath/probes.ts';
-import { MembraneError } from '../../src/errors.ts';
 import { assertNoLeftovers, BPFFS, catchError, deferrer, makePinDir, requireRoot, sh } from './helpers.ts';
 
 before(() => requireRoot());

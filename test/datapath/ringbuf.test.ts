@@ -1,46 +1,24 @@
 // The ring-buffer reader: records a BPF program writes arrive through the
 // event loop (libuv polls the ring buffer's epoll fd), decode through the ABI
 // codec, and waiting for them never blocks the loop.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { event as eventCodec, MB_EVENT_TRACE, type RawEvent } from '../../src/datapath/abi.ts';
 import { setLibbpfLogSink } from '../../src/datapath/libbpf.ts';
-import { loadObject, type LoadedObject } from '../../src/datapath/object.ts';
 import { RingBufferReader } from '../../src/datapath/ringbuf.ts';
 import { progTestRun } from '../../src/datapath/testrun.ts';
 import { MembraneError } from '../../src/errors.ts';
-import { ROOT, TEST_PROGS, assertNoLeftovers, deferrer, makePinDir, openFds, requireObjects, requireRoot, udpFrame } from './helpers.ts';
+import { ROOT, deferrer, makePinDir, openFds, udpFrame, useTestObject, TEST_PROGS } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 const TC_ACT_OK = 0;
 
-let pins: { dir: string; remove: () => void } | undefined;
-let obj: LoadedObject | undefined;
-
 /** libbpf's diagnostics, kept off stderr. */
 const libbpfLog: string[] = [];
-
-before(() => {
-  requireRoot();
-  requireObjects();
-  setLibbpfLogSink((_level, line) => libbpfLog.push(line));
-  pins = makePinDir();
-  obj = loadObject({ file: TEST_PROGS, pinDir: pins.dir, pin: [] });
-});
-
-after(() => {
-  obj?.close();
-  pins?.remove();
-  assertNoLeftovers();
-});
-
-function loaded(): LoadedObject {
-  assert.ok(obj, 'the test object is loaded');
-  return obj;
-}
+const loaded = useTestObject(() => setLibbpfLogSink((_level, line) => libbpfLog.push(line)));
 
 /** Runs tc_events once per frame; each run writes one record. */
 function emit(frames: readonly Buffer[]): void {
@@ -201,12 +179,14 @@ describe('RingBufferReader', () => {
     assert.ok(libbpfLog.some((l) => /ringbuf: map fd=\d+ is not BPF_MAP_TYPE_RINGBUF/.test(l)), 'libbpf said why');
   });
 
-  test('an idle reader does not keep the process alive', async () => {
+  test('an idle reader does not keep the process alive', async (t) => {
     // A child process opens a reader and never closes it; it must still exit.
+    const pins = makePinDir();
+    deferrer(t)(() => pins.remove());
     const script = `
       import { loadObject } from ${JSON.stringify(`${ROOT}/src/datapath/object.ts`)};
       import { RingBufferReader } from ${JSON.stringify(`${ROOT}/src/datapath/ringbuf.ts`)};
-      const obj = loadObject({ file: ${JSON.stringify(TEST_PROGS)}, pinDir: ${JSON.stringify(pins!.dir)}, pin: [] });
+      const obj = loadObject({ file: ${JSON.stringify(TEST_PROGS)}, pinDir: ${JSON.stringify(pins.dir)}, pin: [] });
       new RingBufferReader(obj.mapFd('t_events'), () => {});
       console.log('reader open');
     `;
