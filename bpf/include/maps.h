@@ -30,4 +30,73 @@ struct {
 	__uint(max_entries, MB_EVENTS_RINGBUF_SIZE);
 } mb_events SEC(".maps");
 
+/* --- services ------------------------------------------------------------ */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MB_LB_SVC_MAX);
+	__type(key, struct mb_lb4_key);
+	__type(value, struct mb_lb4_service);
+} mb_lb4_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MB_LB_BACKENDS_MAX);
+	__type(key, struct mb_lb4_backend_key);
+	__type(value, struct mb_lb4_backend);
+} mb_lb4_backend SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MB_LB_REVNAT_MAX);
+	__type(key, struct mb_lb4_revnat_key);
+	__type(value, struct mb_lb4_revnat);
+} mb_lb4_revnat SEC(".maps");
+
+/* Inner map template: the agent creates one array per Maglev frontend with
+ * max_entries = mb_config.maglev_size; BPF_F_INNER_MAP lets that size differ
+ * from the template's. */
+struct mb_maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, MB_LB_MAGLEV_MAX);
+	__type(key, __u32); /* rev_nat_id */
+	__array(values, struct mb_maglev_inner);
+} mb_lb4_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_LB_AFFINITY_MAX);
+	__type(key, struct mb_lb4_affinity_key);
+	__type(value, struct mb_lb4_affinity);
+} mb_lb4_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_SOCK_REVNAT_MAX);
+	__type(key, struct mb_sock4_revnat_key);
+	__type(value, struct mb_sock4_revnat);
+} mb_sock4_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_CT_MAX);
+	__type(key, struct mb_ct4_key);
+	__type(value, struct mb_ct4_entry);
+} mb_ct4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_config);
+} mb_config SEC(".maps");
+
 #endif /* MEMBRANE_MAPS_H */

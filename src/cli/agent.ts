@@ -2,7 +2,40 @@ import { defaultConfig, type AgentConfig } from '../agent/config.ts';
 import { startAgent } from '../agent/daemon.ts';
 import { createLogger } from '../agent/log.ts';
 import { InputError } from '../errors.ts';
+import { isPrime } from '../service/maglev.ts';
+import { parseCidr4 } from '../net/ip4.ts';
+import { isIPv4 } from '../k8s/service.ts';
 import type { Command } from './command.ts';
+
+type ServiceOptions = Pick<AgentConfig, 'serviceCidr' | 'nodePortRange' | 'devices' | 'nodeIp' | 'lbAcceleration' | 'lbMode' | 'maglevTableSize' | 'cgroupRoot'>;
+
+/** The service-related agent flags, each checked with a message that names it. */
+export function parseServiceOptions(values: Record<string, unknown>): ServiceOptions {
+  const str = (k: string, dflt: string) => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
+  const serviceCidr = str('service-cidr', d.serviceCidr);
+  try {
+    parseCidr4(serviceCidr);
+  } catch (err) {
+    throw new InputError('--service-cidr', `'${serviceCidr}' is not an IPv4 CIDR (${(err as Error).message})`);
+  }
+  const range = str('node-port-range', `${d.nodePortRange.min}-${d.nodePortRange.max}`);
+  const m = /^(\d+)-(\d+)$/.exec(range);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1 || max > 65535 || min > max) throw new InputError('--node-port-range', `'${range}' is not MIN-MAX with 1 <= MIN <= MAX <= 65535`);
+  const devices = str('devices', '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const nodeIp = str('node-ip', '');
+  if (nodeIp !== '' && !isIPv4(nodeIp)) throw new InputError('--node-ip', `'${nodeIp}' is not an IPv4 address`);
+  const lbAcceleration = str('lb-acceleration', d.lbAcceleration);
+  if (lbAcceleration !== 'none' && lbAcceleration !== 'xdp') throw new InputError('--lb-acceleration', `'${lbAcceleration}' is not 'none' or 'xdp'`);
+  const lbMode = str('lb-mode', d.lbMode);
+  if (lbMode !== 'snat' && lbMode !== 'dsr') throw new InputError('--lb-mode', `'${lbMode}' is not 'snat' or 'dsr'`);
+  const maglevTableSize = Number(str('maglev-table-size', String(d.maglevTableSize)));
+  if (!Number.isInteger(maglevTableSize) || !isPrime(maglevTableSize) || maglevTableSize < 251 || maglevTableSize > 131071) {
+    throw new InputError('--maglev-table-size', `'${String(values['maglev-table-size'])}' must be a prime between 251 and 131071 (e.g. 16381, 65521)`);
+  }
+  return { serviceCidr, nodePortRange: { min, max }, devices, nodeIp, lbAcceleration, lbMode, maglevTableSize, cgroupRoot: str('cgroup-root', d.cgroupRoot) };
+}
 
 const d = defaultConfig();
 
@@ -24,6 +57,14 @@ restarted agent picks up where it left off.`,
     'no-masquerade': { type: 'boolean', help: 'do not masquerade pod traffic that leaves the pod CIDR' },
     mtu: { type: 'string', value: 'BYTES', help: 'MTU of pod interfaces', default: String(d.mtu) },
     'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error', default: d.logLevel },
+    'service-cidr': { type: 'string', value: 'CIDR', help: 'range for ClusterIPs a Service does not give', default: d.serviceCidr },
+    'node-port-range': { type: 'string', value: 'MIN-MAX', help: 'range for NodePorts a Service does not give', default: `${d.nodePortRange.min}-${d.nodePortRange.max}` },
+    devices: { type: 'string', value: 'DEV[,DEV]', help: "node devices that load-balance external traffic (default: the default route's device)" },
+    'node-ip': { type: 'string', value: 'IP', help: 'NodePort and SNAT address (default: the first address of the first device)' },
+    'lb-acceleration': { type: 'string', value: 'MODE', help: "'none' (tc) or 'xdp' (XDP on the devices too)", default: d.lbAcceleration },
+    'lb-mode': { type: 'string', value: 'MODE', help: "external traffic: 'snat' or 'dsr'", default: d.lbMode },
+    'maglev-table-size': { type: 'string', value: 'M', help: 'entries per Maglev table (a prime)', default: String(d.maglevTableSize) },
+    'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup-v2 directory whose processes get socket LB', default: d.cgroupRoot },
   },
   async run({ values }) {
     const level = String(values['log-level']);
@@ -31,6 +72,7 @@ restarted agent picks up where it left off.`,
     const mtu = Number(values.mtu);
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InputError('--mtu', `'${String(values.mtu)}' is not an MTU between 576 and 65535`);
     const config: AgentConfig = {
+      ...parseServiceOptions(values),
       ...d,
       nodeName: String(values['node-name']),
       socket: typeof values.socket === 'string' ? values.socket : d.socket,

@@ -55,7 +55,15 @@ export const DROP_REASONS: Record<number, string> = {
   2: 'UNSUPPORTED_L3_PROTOCOL',
   3: 'INVALID_PACKET',
   4: 'UNKNOWN_ENDPOINT',
+  5: 'SERVICE_BACKEND_NOT_FOUND',
+  6: 'NAT_NO_PORT',
+  7: 'NO_LOCAL_BACKEND',
+  8: 'FIB_LOOKUP_FAILED',
 };
+export const MB_DROP_NO_SERVICE = 5;
+export const MB_DROP_NAT_NO_PORT = 6;
+export const MB_DROP_NO_LOCAL_BACKEND = 7;
+export const MB_DROP_FIB_FAIL = 8;
 /** Metrics reason for events the ring buffer could not take (events.h). */
 export const MB_METRIC_EVENT_LOST = 0xff;
 
@@ -66,6 +74,7 @@ export const TRACE_POINTS: Record<number, string> = {
   1: 'from-endpoint',
   2: 'to-endpoint',
   3: 'to-stack',
+  4: 'from-network',
 };
 
 export interface RawEvent {
@@ -98,5 +107,231 @@ export const event = struct<RawEvent>('mb_event', [
   ['len', 'u32'],
 ]);
 
-/** Every codec, for the layout test. */
-export const ALL_CODECS = [endpointKey, endpointInfo, metricsKey, metricsValue, event];
+// --- services -------------------------------------------------------------
+
+export const MB_LB_SVC_MAX = 1 << 19;
+export const MB_LB_BACKENDS_MAX = 1 << 18;
+export const MB_LB_REVNAT_MAX = 65536;
+export const MB_LB_MAGLEV_MAX = 4096;
+export const MB_CT_MAX = 1 << 18;
+
+export const MB_LB_SCOPE_EXT = 0;
+export const MB_LB_SCOPE_INT = 1;
+
+export interface Lb4Key {
+  addr: string;
+  dport: number;
+  slot: number;
+  proto: number;
+  scope: number;
+}
+export const lb4Key = struct<Lb4Key>('mb_lb4_key', [
+  ['addr', 'ip4'],
+  ['dport', 'be16'],
+  ['slot', 'u16'],
+  ['proto', 'u8'],
+  ['scope', 'u8'],
+  ['pad', { pad: 2 }],
+]);
+
+export const MB_SVC_F_CLUSTER_IP = 1 << 0;
+export const MB_SVC_F_NODEPORT = 1 << 1;
+export const MB_SVC_F_EXTERNAL_IP = 1 << 2;
+export const MB_SVC_F_LOADBALANCER = 1 << 3;
+export const MB_SVC_F_AFFINITY = 1 << 4;
+export const MB_SVC_F_DSR = 1 << 5;
+export const MB_SVC_F_MAGLEV = 1 << 6;
+export const MB_SVC_F_LOCAL = 1 << 7;
+
+export interface Lb4Service {
+  backend_id: number;
+  count: number;
+  rev_nat_id: number;
+  flags: number;
+  affinity_timeout: number;
+}
+export const lb4Service = struct<Lb4Service>('mb_lb4_service', [
+  ['backend_id', 'u32'],
+  ['count', 'u16'],
+  ['rev_nat_id', 'u16'],
+  ['flags', 'u32'],
+  ['affinity_timeout', 'u32'],
+]);
+
+export const MB_BACKEND_ACTIVE = 0;
+export const MB_BACKEND_TERMINATING = 1;
+export const MB_BACKEND_MAINTENANCE = 2;
+export const BACKEND_STATES = ['active', 'terminating', 'maintenance'] as const;
+export type BackendState = (typeof BACKEND_STATES)[number];
+export const MB_BE_F_LOCAL = 1 << 0;
+
+export interface Lb4BackendKey {
+  backend_id: number;
+}
+export const lb4BackendKey = struct<Lb4BackendKey>('mb_lb4_backend_key', [['backend_id', 'u32']]);
+
+export interface Lb4Backend {
+  addr: string;
+  port: number;
+  proto: number;
+  state: number;
+  flags: number;
+}
+export const lb4Backend = struct<Lb4Backend>('mb_lb4_backend', [
+  ['addr', 'ip4'],
+  ['port', 'be16'],
+  ['proto', 'u8'],
+  ['state', 'u8'],
+  ['flags', 'u32'],
+]);
+
+export interface Lb4RevnatKey {
+  rev_nat_id: number;
+}
+export const lb4RevnatKey = struct<Lb4RevnatKey>('mb_lb4_revnat_key', [['rev_nat_id', 'u32']]);
+
+export interface Lb4Revnat {
+  addr: string;
+  port: number;
+}
+export const lb4Revnat = struct<Lb4Revnat>('mb_lb4_revnat', [
+  ['addr', 'ip4'],
+  ['port', 'be16'],
+  ['pad', { pad: 2 }],
+]);
+
+export interface Lb4AffinityKey {
+  client: bigint;
+  rev_nat_id: number;
+  netns: number;
+}
+export const lb4AffinityKey = struct<Lb4AffinityKey>('mb_lb4_affinity_key', [
+  ['client', 'u64'],
+  ['rev_nat_id', 'u32'],
+  ['netns', 'u8'],
+  ['pad', { pad: 3 }],
+]);
+
+export interface Lb4Affinity {
+  last_used_ns: bigint;
+  backend_id: number;
+}
+export const lb4Affinity = struct<Lb4Affinity>('mb_lb4_affinity', [
+  ['last_used_ns', 'u64'],
+  ['backend_id', 'u32'],
+  ['pad', { pad: 4 }],
+]);
+
+export interface Sock4RevnatKey {
+  cookie: bigint;
+  addr: string;
+  port: number;
+}
+export const sock4RevnatKey = struct<Sock4RevnatKey>('mb_sock4_revnat_key', [
+  ['cookie', 'u64'],
+  ['addr', 'ip4'],
+  ['port', 'be16'],
+  ['pad', { pad: 2 }],
+]);
+
+export interface Sock4Revnat {
+  addr: string;
+  port: number;
+  rev_nat_id: number;
+}
+export const sock4Revnat = struct<Sock4Revnat>('mb_sock4_revnat', [
+  ['addr', 'ip4'],
+  ['port', 'be16'],
+  ['rev_nat_id', 'u16'],
+]);
+
+// --- conntrack --------------------------------------------------------------
+
+export const MB_CT_DIR_FWD = 0;
+export const MB_CT_DIR_REV = 1;
+export const MB_CT_F_SNAT = 1 << 0;
+export const MB_CT_F_DSR = 1 << 1;
+export const MB_CT_F_CLOSING = 1 << 2;
+export const MB_CT_F_SEEN_REPLY = 1 << 3;
+
+export interface Ct4Key {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  dir: number;
+}
+export const ct4Key = struct<Ct4Key>('mb_ct4_key', [
+  ['saddr', 'ip4'],
+  ['daddr', 'ip4'],
+  ['sport', 'be16'],
+  ['dport', 'be16'],
+  ['proto', 'u8'],
+  ['dir', 'u8'],
+  ['pad', { pad: 2 }],
+]);
+
+export interface Ct4Entry {
+  last_seen_ns: bigint;
+  packets: bigint;
+  bytes: bigint;
+  client_addr: string;
+  fe_addr: string;
+  backend_addr: string;
+  nat_addr: string;
+  client_port: number;
+  fe_port: number;
+  backend_port: number;
+  nat_port: number;
+  backend_id: number;
+  rev_nat_id: number;
+  proto: number;
+  flags: number;
+}
+export const ct4Entry = struct<Ct4Entry>('mb_ct4_entry', [
+  ['last_seen_ns', 'u64'],
+  ['packets', 'u64'],
+  ['bytes', 'u64'],
+  ['client_addr', 'ip4'],
+  ['fe_addr', 'ip4'],
+  ['backend_addr', 'ip4'],
+  ['nat_addr', 'ip4'],
+  ['client_port', 'be16'],
+  ['fe_port', 'be16'],
+  ['backend_port', 'be16'],
+  ['nat_port', 'be16'],
+  ['backend_id', 'u32'],
+  ['rev_nat_id', 'u16'],
+  ['proto', 'u8'],
+  ['flags', 'u8'],
+]);
+
+// --- node configuration -------------------------------------------------------
+
+export interface NodeConfig {
+  node_ip4: string;
+  maglev_size: number;
+  snat_port_min: number;
+  snat_port_max: number;
+  flags: number;
+}
+export const nodeConfig = struct<NodeConfig>('mb_config', [
+  ['node_ip4', 'ip4'],
+  ['maglev_size', 'u32'],
+  ['snat_port_min', 'u16'],
+  ['snat_port_max', 'u16'],
+  ['flags', 'u32'],
+]);
+
+export interface U32Key {
+  key: number;
+}
+export const u32Key = struct<U32Key>('u32', [['key', 'u32']]);
+
+/** Every codec of a struct in abi.h, for the layout test. */
+export const ALL_CODECS = [
+  endpointKey, endpointInfo, metricsKey, metricsValue, event,
+  lb4Key, lb4Service, lb4BackendKey, lb4Backend, lb4RevnatKey, lb4Revnat,
+  lb4AffinityKey, lb4Affinity, sock4RevnatKey, sock4Revnat, ct4Key, ct4Entry, nodeConfig,
+];

@@ -58,6 +58,9 @@ export interface LibBpf {
   bpf_xdp_query_id: Fn;
   bpf_prog_attach: Fn;
   bpf_prog_detach2: Fn;
+  bpf_link_create: Fn;
+  bpf_link_update: Fn;
+  bpf_map_create: Fn;
   // ring buffer
   ring_buffer__new: Fn;
   ring_buffer__free: Fn;
@@ -121,6 +124,9 @@ const DECLS: Record<keyof LibBpf, string> = {
   bpf_xdp_query_id: 'int bpf_xdp_query_id(int ifindex, int flags, void *prog_id)',
   bpf_prog_attach: 'int bpf_prog_attach(int prog_fd, int target_fd, int type, uint32_t flags)',
   bpf_prog_detach2: 'int bpf_prog_detach2(int prog_fd, int target_fd, int type)',
+  bpf_link_create: 'int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)',
+  bpf_link_update: 'int bpf_link_update(int link_fd, int new_prog_fd, void *opts)',
+  bpf_map_create: 'int bpf_map_create(int map_type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)',
   ring_buffer__new: 'void *ring_buffer__new(int map_fd, void *sample_cb, void *ctx, void *opts)',
   ring_buffer__free: 'void ring_buffer__free(void *rb)',
   ring_buffer__consume: 'int ring_buffer__consume(void *rb)',
