@@ -11,7 +11,7 @@ import { isBpffs, probeFeatures, requireFeatures, type Feature } from '../datapa
 import { RingBufferReader } from '../datapath/ringbuf.ts';
 import { Ipam } from '../endpoint/ipam.ts';
 import { EndpointManager } from '../endpoint/manager.ts';
-import { ensureNodeNetwork, nodeNetworkSpec } from '../endpoint/node-network.ts';
+import { ensureNodeNetwork, nodeNetworkSpec, resolveDevices, type NodeDevice } from '../endpoint/node-network.ts';
 import { run } from '../endpoint/exec.ts';
 import { LocalStore } from '../kvstore/local.ts';
 import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
@@ -30,7 +30,28 @@ export interface Agent {
   readonly events: EventLog;
   readonly ipam: Ipam;
   readonly log: Logger;
+  /** The node devices with the per-packet LB, and the NodePort/SNAT address ('' when none). */
+  readonly lb: { devices: NodeDevice[]; nodeIp: string };
   stop(): Promise<void>;
+}
+
+/** SNAT ports for external traffic: above the default ephemeral range (32768-60999), so they never meet the node's own sockets. */
+export const SNAT_PORTS = { min: 61000, max: 65535 } as const;
+
+/**
+ * The service datapath's attach points: socket LB on the cgroup, tc (and
+ * XDP) on the node devices, and the node facts the programs read.
+ */
+async function attachLoadBalancer(config: AgentConfig, datapath: Datapath, log: Logger): Promise<{ devices: NodeDevice[]; nodeIp: string }> {
+  const devices = await resolveDevices(config.devices);
+  const nodeIp = config.nodeIp || devices[0]?.ipv4[0] || '';
+  const mode = config.lbAcceleration === 'xdp' ? 'xdp' : 'tc';
+  for (const d of devices) datapath.attachDevice(d.ifindex, mode);
+  datapath.attachSocketLb(config.cgroupRoot);
+  datapath.writeNodeConfig({ node_ip4: nodeIp || '0.0.0.0', maglev_size: config.maglevTableSize, snat_port_min: SNAT_PORTS.min, snat_port_max: SNAT_PORTS.max, flags: 0 });
+  if (devices.length === 0) log.warn('no device for external traffic (no --devices and no default route): NodePort, LoadBalancer and externalIPs are served to this node and its pods only');
+  log.info('load balancer attached', { devices: devices.map((d) => d.name), nodeIp, acceleration: config.lbAcceleration, mode: config.lbMode, cgroup: config.cgroupRoot });
+  return { devices, nodeIp };
 }
 
 export async function startAgent(config: AgentConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<Agent> {
@@ -49,6 +70,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   const store = new LocalStore(path.join(config.stateDir, 'store.json'));
   const datapath = Datapath.load({ pinDir: config.pinDir, bpfDir: config.bpfDir });
   await ensureNodeNetwork(nodeNetworkSpec(ipam, config.masquerade));
+  const lb = await attachLoadBalancer(config, datapath, log);
 
   const endpoints = await EndpointManager.restore({
     stateDir: config.stateDir,
@@ -88,6 +110,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     events,
     ipam,
     log,
+    lb,
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

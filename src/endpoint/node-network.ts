@@ -9,7 +9,7 @@
 //    CIDR (nftables table `ip membrane`, replaced atomically).
 import { MembraneError } from '../errors.ts';
 import { parseCidr4 } from '../net/ip4.ts';
-import { ipBatch, run } from './exec.ts';
+import { ipBatch, ipJson, run } from './exec.ts';
 import type { Ipam } from './ipam.ts';
 
 export const HOST_DEVICE = 'membrane_host';
@@ -85,4 +85,32 @@ export async function removeNodeNetwork(s: Pick<NodeNetworkSpec, 'podCidr'>): Pr
   await run('ip', ['link', 'del', 'dev', HOST_DEVICE], { allowFail: true });
   await run('ip', ['route', 'del', 'blackhole', s.podCidr], { allowFail: true });
   await run('nft', ['delete', 'table', 'ip', NFT_TABLE], { allowFail: true });
+}
+
+export interface NodeDevice {
+  name: string;
+  ifindex: number;
+  /** IPv4 addresses, primary first. */
+  ipv4: string[];
+}
+
+/**
+ * The node devices for the per-packet LB: the named ones (each must exist),
+ * or, when none are named, the device of the default route (none when the
+ * node has no default route).
+ */
+export async function resolveDevices(names: readonly string[]): Promise<NodeDevice[]> {
+  let wanted = [...names];
+  if (wanted.length === 0) {
+    const routes = (await ipJson<Array<{ dev?: string }>>('-4', 'route', 'show', 'default')) ?? [];
+    wanted = [...new Set(routes.map((r) => r.dev).filter((d): d is string => typeof d === 'string'))];
+  }
+  const out: NodeDevice[] = [];
+  for (const name of wanted) {
+    const links = await ipJson<Array<{ ifindex: number; ifname: string; addr_info?: Array<{ family: string; local: string }> }>>('addr', 'show', 'dev', name).catch(() => undefined);
+    const link = links?.[0];
+    if (!link) throw new MembraneError('NOT_FOUND', `device ${name} (from --devices) does not exist on this node — name an existing device, or omit --devices to use the default route's`);
+    out.push({ name, ifindex: link.ifindex, ipv4: (link.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local) });
+  }
+  return out;
 }

@@ -35,6 +35,27 @@ export interface TopologySpec {
   pinDir: string;
   /** Agent API socket (default: <workDir>/agent.sock). */
   socket?: string;
+  /** The agent's service CIDR (blackholed on the host like the other ranges). */
+  serviceCidr?: string;
+}
+
+/** Where cgroup v2 is mounted on this machine (hybrid: .../unified). */
+export const CGROUP2_ROOT = fs.existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup';
+
+/** Result of a probe (src/sandbox/probe.ts): what came back, as the application saw it. */
+export interface ProbeResult {
+  ok: boolean;
+  proto: string;
+  /** The peer address the application saw (getpeername / datagram source). */
+  peer?: string;
+  peerPort?: number;
+  /** http and udp-who: the pod server's name and the client address it saw. */
+  pod?: string;
+  client?: string;
+  error?: string;
+  /** errno name on failure (ECONNREFUSED, ...), or TIMEOUT. */
+  code?: string;
+  ms: number;
 }
 
 export interface Pod {
@@ -61,6 +82,13 @@ export class Topology {
   readonly socket: string;
   readonly stateDir: string;
   readonly logFile: string;
+  /**
+   * A cgroup-v2 directory of this topology: the agent attaches socket LB
+   * there (never at the machine's root), and pod servers, probes and the
+   * commands run with inPod/inNode join it, so they see the socket LB as
+   * processes of a real node would.
+   */
+  readonly cgroup: string;
   readonly pods = new Map<string, Pod>();
   agent: ChildProcess | undefined;
   worldServer: ChildProcess | undefined;
@@ -75,6 +103,7 @@ export class Topology {
     this.socket = spec.socket ?? path.join(spec.workDir, 'agent.sock');
     this.stateDir = path.join(spec.workDir, 'state');
     this.logFile = path.join(spec.workDir, 'agent.log');
+    this.cgroup = path.join(CGROUP2_ROOT, `membrane-${spec.name}`);
     this.cni = new CniRuntime({ path: [path.join(REPO, 'bin'), SYSTEM_CNI_DIR], nodeNetns: netnsPath(this.nodeNs) });
     this.client = new AgentClient({ socketPath: this.socket, timeoutMs: 20_000 });
     this.conflist = MEMBRANE_CONFLIST(this.socket);
@@ -82,7 +111,7 @@ export class Topology {
 
   /** Every CIDR the topology uses: blackholed on the host while it exists. */
   #cidrs(): string[] {
-    return [this.spec.podCidr, `${this.spec.uplink}.0/24`, ...(this.spec.blackholes ?? [])];
+    return [this.spec.podCidr, `${this.spec.uplink}.0/24`, ...(this.spec.serviceCidr ? [this.spec.serviceCidr] : []), ...(this.spec.blackholes ?? [])];
   }
 
   get nodeIp(): string {
@@ -110,6 +139,7 @@ export class Topology {
       for (const cidr of cidrs) {
         await run('ip', ['route', 'replace', 'blackhole', cidr]);
       }
+      fs.mkdirSync(t.cgroup, { recursive: true });
       await run('ip', ['netns', 'add', t.nodeNs]);
       await run('ip', ['netns', 'add', t.worldNs]);
       await run('ip', ['link', 'add', 'name', 'uplink', 'netns', t.nodeNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', t.worldNs]);
@@ -119,6 +149,10 @@ export class Topology {
       await t.inWorld('ip', 'link', 'set', 'lo', 'up');
       await t.inWorld('ip', 'addr', 'add', `${t.worldIp}/24`, 'dev', 'eth0');
       await t.inWorld('ip', 'link', 'set', 'eth0', 'up');
+      // The world is a host on a wire: full checksums (no CHECKSUM_PARTIAL
+      // skbs), and GRO on, which gives its veth the NAPI context that XDP_TX
+      // from the node's side needs.
+      await t.inWorld('ethtool', '-K', 'eth0', 'tx', 'off', 'gro', 'on');
     } catch (err) {
       await t.destroy();
       throw err;
@@ -126,8 +160,9 @@ export class Topology {
     return t;
   }
 
+  /** Runs a command in the node netns, inside the topology's cgroup. */
   inNode(...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-    return run('ip', ['netns', 'exec', this.nodeNs, ...cmd]);
+    return runIn(this.cgroup, ['ip', 'netns', 'exec', this.nodeNs, ...cmd]);
   }
   inWorld(...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
     return run('ip', ['netns', 'exec', this.worldNs, ...cmd]);
@@ -140,7 +175,8 @@ export class Topology {
       'nsenter',
       [`--net=${netnsPath(this.nodeNs)}`, '--', NODE_BIN, path.join(DIST, 'cli/main.js'), 'agent',
         '--socket', this.socket, '--state-dir', this.stateDir, '--pin-dir', this.spec.pinDir,
-        '--pod-cidr', this.spec.podCidr, '--node-name', this.nodeNs, ...extra],
+        '--pod-cidr', this.spec.podCidr, '--node-name', this.nodeNs, '--cgroup-root', this.cgroup, '--devices', 'uplink',
+        ...(this.spec.serviceCidr ? ['--service-cidr', this.spec.serviceCidr] : []), ...extra],
       { stdio: ['ignore', log, log], detached: opts.detached ?? false },
     );
     fs.closeSync(log);
@@ -190,7 +226,7 @@ export class Topology {
       ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     });
     pod.ip = ((pod.result as { ips: Array<{ address: string }> }).ips[0]?.address ?? '').split('/')[0]!;
-    if (opts.server) pod.server = await startServer(netnsName, `${namespace}/${name}`, { detached: opts.detached ?? false });
+    if (opts.server) pod.server = await startServer(netnsName, `${namespace}/${name}`, { detached: opts.detached ?? false, cgroup: this.cgroup });
     return pod;
   }
 
@@ -203,15 +239,29 @@ export class Topology {
     this.pods.delete(`${namespace}/${name}`);
   }
 
-  /** Runs a command in a pod's netns. */
+  /** Runs a command in a pod's netns, inside the topology's cgroup. */
   inPod(pod: Pod, ...cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-    return run('ip', ['netns', 'exec', pod.netnsName, ...cmd], { allowFail: true });
+    return runIn(this.cgroup, ['ip', 'netns', 'exec', pod.netnsName, ...cmd], { allowFail: true });
   }
 
   /** A probe (tcp|udp|http) from a netns to host:port; resolves true when it got its echo back. */
   async probe(netnsName: string, proto: 'tcp' | 'udp' | 'http', host: string, port: number, timeoutMs = 1500): Promise<boolean> {
-    const r = await run('ip', ['netns', 'exec', netnsName, NODE_BIN, path.join(DIST, 'sandbox/probe.js'), proto, host, String(port), String(timeoutMs)], { allowFail: true });
-    return r.code === 0;
+    return (await this.probeJson(netnsName, proto, host, port, timeoutMs)).ok;
+  }
+
+  /**
+   * A probe with its details: the peer the application saw, the backend
+   * that answered (http, udp-who), the errno on failure. Probes from any
+   * netns but the world's run inside the topology's cgroup (socket LB).
+   */
+  async probeJson(netnsName: string, proto: 'tcp' | 'udp' | 'udp-who' | 'http', host: string, port: number, timeoutMs = 1500): Promise<ProbeResult> {
+    const argv = [NODE_BIN, path.join(DIST, 'sandbox/probe.js'), proto, host, String(port), String(timeoutMs)];
+    const r = await runIn(netnsName === this.worldNs ? undefined : this.cgroup, ['ip', 'netns', 'exec', netnsName, ...argv], { allowFail: true });
+    try {
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ProbeResult;
+    } catch {
+      return { ok: false, proto, error: `probe printed no result (exit ${r.code}): ${r.stderr.trim()}`, ms: 0 };
+    }
   }
 
   async ping(netnsName: string, host: string): Promise<boolean> {
@@ -232,6 +282,7 @@ export class Topology {
     this.pods.clear();
     await run('ip', ['netns', 'del', this.nodeNs], { allowFail: true });
     await run('ip', ['netns', 'del', this.worldNs], { allowFail: true });
+    await removeCgroup(this.cgroup);
     for (const cidr of this.#cidrs()) {
       await run('ip', ['route', 'del', 'blackhole', cidr], { allowFail: true });
     }
@@ -243,9 +294,46 @@ export function netnsPath(name: string): string {
   return `/var/run/netns/${name}`;
 }
 
+/**
+ * argv that runs `cmd` inside a cgroup-v2 directory: the shell moves itself
+ * there, then execs the command (which inherits the cgroup). Join the cgroup
+ * before `ip netns exec`: it remounts /sys, hiding /sys/fs/cgroup.
+ */
+export function inCgroup(cgroup: string | undefined, cmd: readonly string[]): string[] {
+  if (!cgroup) return [...cmd];
+  return ['sh', '-c', `echo $$ > '${cgroup}/cgroup.procs' && exec "$@"`, 'sh', ...cmd];
+}
+
+function runIn(cgroup: string | undefined, argv: readonly string[], opts: { allowFail?: boolean } = {}) {
+  const [cmd, ...args] = inCgroup(cgroup, argv);
+  return run(cmd!, args, opts);
+}
+
+/** Removes a cgroup directory once its processes are gone (killed ones take a moment). */
+export async function removeCgroup(cgroup: string): Promise<void> {
+  if (!fs.existsSync(cgroup)) return;
+  const procs = path.join(cgroup, 'cgroup.procs');
+  for (let i = 0; i < 50; i++) {
+    for (const pid of fs.readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    try {
+      fs.rmdirSync(cgroup);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  fs.rmdirSync(cgroup); // throws with the reason
+}
+
 /** Starts the pod server in a netns and waits for it to listen. */
-export function startServer(netnsName: string, label: string, opts: { detached?: boolean } = {}): Promise<ChildProcess> {
-  const child = spawn('nsenter', [`--net=${netnsPath(netnsName)}`, '--', NODE_BIN, path.join(DIST, 'sandbox/pod-server.js'), label], {
+export function startServer(netnsName: string, label: string, opts: { detached?: boolean; cgroup?: string } = {}): Promise<ChildProcess> {
+  const child = spawn('nsenter', [`--net=${netnsPath(netnsName)}`, '--', ...inCgroup(opts.cgroup, [NODE_BIN, path.join(DIST, 'sandbox/pod-server.js'), label])], {
     stdio: ['ignore', 'pipe', 'ignore'],
     detached: opts.detached ?? false,
   });
