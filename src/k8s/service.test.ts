@@ -426,3 +426,17 @@ describe('IPv4 checks', () => {
     assert.deepEqual(c.problems, []);
   });
 });
+
+describe('forwarding-mode annotation', () => {
+  const annotated = (value: unknown) => check(svc({ type: 'NodePort', ports: [{ port: 80 }] }, {}, { name: 'web', annotations: { 'service.cilium.io/forwarding-mode': value, other: 'x' } }));
+  it('reads dsr and snat; absent or empty means the agent default', () => {
+    assert.equal(annotated('dsr').spec?.forwardingMode, 'dsr');
+    assert.equal(annotated('snat').spec?.forwardingMode, 'snat');
+    assert.equal(annotated('').spec?.forwardingMode, undefined);
+    assert.equal('forwardingMode' in ok({ type: 'NodePort', ports: [{ port: 80 }] }), false);
+  });
+  it('refuses other values, naming the annotation', () => {
+    assert.deepEqual(annotated('DSR').problems, ['metadata.annotations["service.cilium.io/forwarding-mode"]: unsupported value "DSR": must be one of "snat", "dsr" (did you mean "dsr"?)']);
+    assert.match(annotated(true).problems[0] ?? '', /must be a string/);
+  });
+});

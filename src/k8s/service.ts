@@ -240,6 +240,30 @@ export interface ServiceSpec {
   publishNotReadyAddresses: boolean;
   /** status.loadBalancer.ingress (LoadBalancer only). */
   loadBalancerIngress: LoadBalancerIngressSpec[];
+  /**
+   * Annotation `service.cilium.io/forwarding-mode` (Cilium's name, so that
+   * manifests written for Cilium keep their meaning): how external traffic
+   * reaches the backends, overriding the agent's --lb-mode. Absent = the
+   * agent's default.
+   */
+  forwardingMode?: ForwardingMode;
+}
+
+export type ForwardingMode = 'snat' | 'dsr';
+export const FORWARDING_MODES: readonly ForwardingMode[] = ['snat', 'dsr'];
+/** The annotation that selects a Service's forwarding mode (as in Cilium). */
+export const FORWARDING_MODE_ANNOTATION = 'service.cilium.io/forwarding-mode';
+
+/** Reads the forwarding-mode annotation (other annotations are ignored, as everywhere). */
+function readForwardingMode(c: Checker, raw: RawObject): ForwardingMode | undefined {
+  const meta = raw['metadata'];
+  if (!isObject(meta)) return undefined;
+  const annotations = meta['annotations'];
+  if (!isObject(annotations) || !Object.hasOwn(annotations, FORWARDING_MODE_ANNOTATION)) return undefined;
+  const v = annotations[FORWARDING_MODE_ANNOTATION];
+  if (v === '' || v === null) return undefined; // empty: the agent's default
+  const path = FieldPath.root().child('metadata').child('annotations').key(FORWARDING_MODE_ANNOTATION);
+  return readEnum(c, annotations, FORWARDING_MODE_ANNOTATION, path, FORWARDING_MODES, 'snat');
 }
 
 export interface ServiceValidationOptions {
@@ -582,6 +606,8 @@ export function validateService(c: Checker, raw: RawObject, meta: ObjectMeta, op
 
   result.publishNotReadyAddresses = readBoolean(c, spec, 'publishNotReadyAddresses', specPath.child('publishNotReadyAddresses')) ?? false;
   result.loadBalancerIngress = readLoadBalancerIngress(c, raw, type);
+  const mode = readForwardingMode(c, raw);
+  if (mode !== undefined) result.forwardingMode = mode;
   return result;
 }
 
