@@ -158,4 +158,35 @@ static __always_inline __u32 mb_lb4_select(struct mb_lb4_key *key, const struct 
 	return id;
 }
 
+/*
+ * Chooses the backend in slot (hash % count) + 1: the same backend for the
+ * same hash while the frontend's slots do not change. The socket LB uses it
+ * for unconnected UDP with a hash of the socket cookie, so that one socket
+ * keeps one backend although every datagram is a new choice. No affinity
+ * and no Maglev: callers wanting those use mb_lb4_select.
+ * Returns the backend id with the backend in *out, or 0 when there is none.
+ */
+static __always_inline __u32 mb_lb4_hash_select(struct mb_lb4_key *key, const struct mb_lb4_service *svc, __u32 hash,
+						struct mb_lb4_backend **out)
+{
+	struct mb_lb4_service *slot;
+	struct mb_lb4_backend *be;
+	__u16 count = svc->count;
+	__u32 id;
+
+	if (count == 0)
+		return 0;
+	key->slot = (__u16)(hash % count) + 1;
+	slot = bpf_map_lookup_elem(&mb_lb4_svc, key);
+	key->slot = 0;
+	if (!slot || slot->backend_id == 0)
+		return 0;
+	id = slot->backend_id;
+	be = mb_lb4_backend_get(id);
+	if (!be)
+		return 0;
+	*out = be;
+	return id;
+}
+
 #endif /* MEMBRANE_LB_H */
