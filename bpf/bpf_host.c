@@ -1,13 +1,136 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* bpf_host: per-packet LB at tc ingress of the node's devices (stub, being written). */
+/*
+ * bpf_host: the per-packet load balancer at tc ingress of the node's devices
+ * ("from-netdev"): NodePort, LoadBalancer and external IPs for traffic from
+ * outside the node. The decision is nodeport.h's (shared with bpf_xdp); this
+ * file parses the packet and applies it with the skb helpers:
+ *
+ *  - FWD to a backend on this node: translated, then handed to the
+ *    endpoint's eth0 with bpf_redirect_peer (no stack, no iptables);
+ *  - FWD to a backend elsewhere, and REV (a reply from such a backend):
+ *    translated, then sent with the MACs of a FIB lookup;
+ *  - a frontend without backends: ICMP port unreachable back out of the
+ *    device it came in on;
+ *  - a packet the XDP program already translated toward a local backend
+ *    (XDP passed it up to be delivered): delivered as it is;
+ *  - everything else (ARP, the node's own traffic, ...): untouched.
+ */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <stddef.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
 #include "abi.h"
 #include "maps.h"
+#include "events.h"
+#include "parse.h"
 #include "lb.h"
+#include "ct.h"
+#include "nat.h"
+#include "nodeport.h"
+
+static __always_inline int drop(struct __sk_buff *skb, const struct mb_tuple4 *t, __u8 reason)
+{
+	mb_np_drop_event(t, reason, skb->ingress_ifindex, skb->len);
+	return TC_ACT_SHOT;
+}
+
+/* Hands a translated packet to a local endpoint's eth0. */
+static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_endpoint_info *ep)
+{
+	struct ethhdr *eth = (void *)(long)skb->data;
+
+	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(eth->h_dest, ep->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, ep->node_mac, ETH_ALEN);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+/* ICMP port unreachable for the packet `t`, sent back out of this device. */
+static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 *t)
+{
+	__u16 inner[MB_ICMP_INNER_MAX / 2];
+	__u32 inner_len = ((t->ihl & 0xf) * 4 + 8) & 0x7f;
+	struct mb_icmp_frame f;
+	struct ethhdr eth;
+
+	/* Event first: the reply no longer has the client's tuple. */
+	mb_np_drop_event(t, MB_DROP_NO_SERVICE, skb->ingress_ifindex, skb->len);
+	if (inner_len > sizeof(inner) || inner_len < sizeof(struct iphdr) + 8)
+		return TC_ACT_SHOT;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, inner, inner_len) < 0)
+		return TC_ACT_SHOT;
+	mb_icmp_frame_build(&f, &eth, t, inner, inner_len);
+	if (bpf_skb_change_tail(skb, ETH_HLEN + inner_len, 0) < 0 ||
+	    bpf_skb_adjust_room(skb, MB_ICMP_GROW, BPF_ADJ_ROOM_MAC, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, &f, sizeof(f), 0) < 0)
+		return TC_ACT_SHOT;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/*
+ * A packet that bpf_xdp translated toward a local backend and passed up
+ * (XDP cannot hand a packet to a veth whose peer has no NAPI): its reply
+ * tuple has a REV entry. It is delivered as it is; the stack would drop an
+ * SNATed one anyway (its source is one of the node's own addresses).
+ */
+static __always_inline int xdp_translated(struct __sk_buff *skb, const struct mb_tuple4 *t)
+{
+	struct mb_endpoint_info *ep = mb_local_endpoint(t->daddr);
+	struct mb_ct4_key k;
+
+	if (!ep)
+		return TC_ACT_OK;
+	mb_ct4_key_set(&k, t->daddr, t->saddr, t->dport, t->sport, t->proto, MB_CT_DIR_REV);
+	if (!bpf_map_lookup_elem(&mb_ct4, &k))
+		return TC_ACT_OK;
+	return to_endpoint(skb, ep);
+}
 
 SEC("tc")
-int from_netdev(struct __sk_buff *skb) { return TC_ACT_OK; }
+int from_netdev(struct __sk_buff *skb)
+{
+	struct mb_endpoint_info *ep;
+	struct mb_np_plan p;
+	struct mb_tuple4 t;
+	int rc;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (mb_skb_parse(skb, &t) < 0)
+		return TC_ACT_OK;
+
+	mb_np_decide(&t, skb->len, &p);
+	switch (p.action) {
+	case MB_NP_PASS:
+		return xdp_translated(skb, &t);
+	case MB_NP_REJECT:
+		return reject(skb, &t);
+	case MB_NP_DROP:
+		return drop(skb, &t, p.reason);
+	}
+	/* FWD or REV. TTL 1: not ours to forward; the stack answers it. */
+	if (t.ttl <= 1)
+		return TC_ACT_OK;
+	if (mb_skb_nat4(skb, &t, &p.nat) < 0)
+		return drop(skb, &t, MB_DROP_INVALID_PACKET);
+	if (p.action == MB_NP_FWD) {
+		ep = mb_local_endpoint(p.nat.daddr);
+		if (ep)
+			return to_endpoint(skb, ep);
+	}
+	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto);
+	if (rc < 0)
+		return drop(skb, &t, MB_DROP_FIB_FAIL);
+	return rc;
+}
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

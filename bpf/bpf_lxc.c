@@ -8,6 +8,10 @@
  *  - local delivery: a packet for another endpoint on this node is handed to
  *    that endpoint's eth0 with bpf_redirect_peer, skipping the host stack
  *    (no bridge, no iptables, no routing lookup);
+ *  - a reply from a local backend of the per-packet load balancer (bpf_host,
+ *    bpf_xdp: it has a REV conntrack entry) is translated back (source: the
+ *    frontend, destination: the client) and sent out of the node's device
+ *    toward the client;
  *  - everything else (the node, the outside world) goes up the node's stack.
  *
  * One object serves every endpoint: per-endpoint facts come from maps, so
@@ -24,6 +28,7 @@
 #include "maps.h"
 #include "events.h"
 #include "parse.h"
+#include "nodeport.h"
 
 static __always_inline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 reason, __u16 source)
 {
@@ -41,6 +46,40 @@ static __always_inline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 re
 	mb_count(reason, MB_DIR_EGRESS, skb->len);
 	mb_emit(&ev);
 	return TC_ACT_SHOT;
+}
+
+/*
+ * A reply from a local backend to a client of the per-packet load balancer
+ * (REV entry backend -> nat, where nat is the node's SNAT address or, with
+ * DSR/Local, the client): rewritten to frontend -> client and forwarded
+ * toward the client with a FIB lookup as if routed from this veth (the
+ * node forwards, so the veth has forwarding on). Returns a verdict, or -1
+ * when the packet has no REV entry: then it is untouched (at most its
+ * headers were pulled into the linear area) and takes the usual path.
+ */
+static __always_inline int reply_to_client(struct __sk_buff *skb, __u16 lxc_id)
+{
+	struct mb_ct4_entry *e;
+	struct mb_np_plan p;
+	struct mb_ct4_key k;
+	struct mb_tuple4 t;
+	int rc;
+
+	if (mb_skb_parse(skb, &t) < 0)
+		return -1;
+	mb_ct4_key_set(&k, t.saddr, t.daddr, t.sport, t.dport, t.proto, MB_CT_DIR_REV);
+	e = bpf_map_lookup_elem(&mb_ct4, &k);
+	if (!e)
+		return -1;
+	mb_ct4_touch(e, MB_CT_DIR_REV, t.tcp_flags, skb->len, bpf_ktime_get_ns());
+	mb_np_plan_rev(&p, e);
+	if (mb_skb_nat4(skb, &t, &p.nat) < 0)
+		return drop(skb, NULL, MB_DROP_INVALID_PACKET, lxc_id);
+	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto);
+	if (rc < 0)
+		return drop(skb, NULL, MB_DROP_FIB_FAIL, lxc_id);
+	mb_count(0, MB_DIR_EGRESS, skb->len);
+	return rc;
 }
 
 SEC("tc")
@@ -69,6 +108,12 @@ int from_endpoint(struct __sk_buff *skb)
 	key.ip4 = ip->daddr;
 	dst = bpf_map_lookup_elem(&mb_lxc, &key);
 	if (!dst || ip->ttl <= 1) {
+		if (!dst && ip->ttl > 1) {
+			int rc = reply_to_client(skb, src->lxc_id);
+
+			if (rc >= 0)
+				return rc;
+		}
 		/* The node, the world, or a TTL the stack must answer with ICMP. */
 		mb_count(0, MB_DIR_EGRESS, skb->len);
 		return TC_ACT_OK;
