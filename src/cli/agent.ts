@@ -72,8 +72,8 @@ restarted agent picks up where it left off.`,
     const mtu = Number(values.mtu);
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InputError('--mtu', `'${String(values.mtu)}' is not an MTU between 576 and 65535`);
     const config: AgentConfig = {
-      ...parseServiceOptions(values),
       ...d,
+      ...parseServiceOptions(values),
       nodeName: String(values['node-name']),
       socket: typeof values.socket === 'string' ? values.socket : d.socket,
       podCidr: String(values['pod-cidr']),
