@@ -39,6 +39,28 @@ export function parseServiceOptions(values: Record<string, unknown>): ServiceOpt
 
 const d = defaultConfig();
 
+/** The agent's config from its flags: defaults, then every flag given, each checked. */
+export function agentConfig(values: Record<string, unknown>): AgentConfig {
+  const str = (k: string, dflt: string) => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
+  const level = str('log-level', d.logLevel);
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InputError('--log-level', `'${level}' is not one of debug, info, warn, error`);
+  const mtu = Number(str('mtu', String(d.mtu)));
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InputError('--mtu', `'${String(values.mtu)}' is not an MTU between 576 and 65535`);
+  return {
+    ...d,
+    ...parseServiceOptions(values),
+    nodeName: str('node-name', d.nodeName),
+    socket: str('socket', d.socket),
+    podCidr: str('pod-cidr', d.podCidr),
+    stateDir: str('state-dir', d.stateDir),
+    pinDir: str('pin-dir', d.pinDir),
+    bpfDir: str('bpf-dir', d.bpfDir),
+    masquerade: values['no-masquerade'] !== true,
+    mtu,
+    logLevel: level as AgentConfig['logLevel'],
+  };
+}
+
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Run the node agent (datapath, endpoints, API) in the foreground',
@@ -67,23 +89,7 @@ restarted agent picks up where it left off.`,
     'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup-v2 directory whose processes get socket LB', default: d.cgroupRoot },
   },
   async run({ values }) {
-    const level = String(values['log-level']);
-    if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InputError('--log-level', `'${level}' is not one of debug, info, warn, error`);
-    const mtu = Number(values.mtu);
-    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InputError('--mtu', `'${String(values.mtu)}' is not an MTU between 576 and 65535`);
-    const config: AgentConfig = {
-      ...d,
-      ...parseServiceOptions(values),
-      nodeName: String(values['node-name']),
-      socket: typeof values.socket === 'string' ? values.socket : d.socket,
-      podCidr: String(values['pod-cidr']),
-      stateDir: String(values['state-dir']),
-      pinDir: String(values['pin-dir']),
-      bpfDir: String(values['bpf-dir']),
-      masquerade: values['no-masquerade'] !== true,
-      mtu,
-      logLevel: level as AgentConfig['logLevel'],
-    };
+    const config = agentConfig(values);
     const log = createLogger({ level: config.logLevel });
     const agent = await startAgent(config, log);
     await new Promise<void>((resolve) => {
