@@ -49,3 +49,90 @@ export interface GcResponse {
 export interface ApiErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
+
+// --- services ---------------------------------------------------------------
+
+export type ServiceBackendState = 'active' | 'terminating' | 'maintenance';
+export type ServiceFrontendType = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+
+/** A backend of a service port. */
+export interface ServiceBackendJSON {
+  address: string;
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  state: ServiceBackendState;
+  /** On this node. */
+  local: boolean;
+  nodeName?: string;
+  /** namespace/name of its pod, when known. */
+  pod?: string;
+  /** Where it came from: an EndpointSlice, or the service's selector matching a local endpoint. */
+  source: 'EndpointSlice' | 'selector';
+  /** Its id in mb_lb4_backend (absent for SCTP ports, which are not load-balanced). */
+  backendId?: number;
+}
+
+export interface ServicePortJSON {
+  name: string;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  port: number;
+  targetPort: number | string;
+  nodePort?: number;
+  backends: ServiceBackendJSON[];
+}
+
+/** One lookup scope of a frontend: 'internal' (socket LB of the node and its pods) or 'external' (node devices). */
+export interface ServiceScopeJSON {
+  /** cluster-ip, nodeport, external-ip, loadbalancer, affinity, dsr, maglev, local */
+  flags: string[];
+  /** The backends that get new connections, in slot order ("ip:port"). */
+  backends: string[];
+}
+
+export interface ServiceFrontendJSON {
+  address: string;
+  port: number;
+  protocol: 'TCP' | 'UDP';
+  type: ServiceFrontendType;
+  /** The service port it serves. */
+  portName: string;
+  revNatId: number;
+  internal: ServiceScopeJSON;
+  external?: ServiceScopeJSON;
+}
+
+/** GET /v1/services, GET /v1/services/NS/NAME */
+export interface ServiceJSON {
+  namespace: string;
+  name: string;
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /** Absent for headless services. */
+  clusterIP?: string;
+  headless: boolean;
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  selector: Record<string, string>;
+  sessionAffinity: 'None' | 'ClientIP';
+  sessionAffinityTimeoutSeconds?: number;
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  internalTrafficPolicy: 'Cluster' | 'Local';
+  /** External traffic: the annotation's mode, else the agent's --lb-mode. */
+  forwardingMode: 'snat' | 'dsr';
+  ports: ServicePortJSON[];
+  frontends: ServiceFrontendJSON[];
+  /** Why part of the service is not programmed (SCTP ports, frontend clashes, ...). */
+  warnings?: string[];
+}
+
+/** PUT /v1/services/backends/state */
+export interface BackendStateRequest {
+  /** "ADDR:PORT" */
+  address: string;
+  state: 'active' | 'maintenance';
+}
+export interface BackendStateResponse {
+  address: string;
+  state: 'active' | 'maintenance';
+  /** The services with this backend. */
+  services: string[];
+}

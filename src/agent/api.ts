@@ -21,11 +21,18 @@ export function buildApi(agent: Agent): Router {
     if (!ep) throw new MembraneError('NOT_FOUND', `no endpoint '${params.ref}' (give an id, container id, host interface or namespace/pod) — see 'membrane endpoint list'`);
     return ep;
   });
-  r.on('PUT', '/v1/endpoints', ({ body }) => {
+  // Endpoint changes reach the services' selector backends.
+  r.on('PUT', '/v1/endpoints', async ({ body }) => {
     if (typeof body !== 'object' || body === null) throw new InputError('body', 'expected an EndpointCreateRequest object');
-    return agent.endpoints.create(body as EndpointCreateRequest);
+    const ep = await agent.endpoints.create(body as EndpointCreateRequest);
+    agent.services.endpointsChanged();
+    return ep;
   });
-  r.on('DELETE', '/v1/endpoints/:containerID/:ifName', async ({ params }) => ({ deleted: await agent.endpoints.delete(ref(params)) }));
+  r.on('DELETE', '/v1/endpoints/:containerID/:ifName', async ({ params }) => {
+    const deleted = await agent.endpoints.delete(ref(params));
+    agent.services.endpointsChanged();
+    return { deleted };
+  });
   r.on('GET', '/v1/endpoints/:containerID/:ifName/check', async ({ params }) => {
     await agent.endpoints.check(ref(params));
     return { ok: true, endpoint: agent.endpoints.get(ref(params)) };
@@ -33,7 +40,18 @@ export function buildApi(agent: Agent): Router {
   r.on('POST', '/v1/endpoints/gc', async ({ body }) => {
     const valid = (body as GcRequest | undefined)?.validAttachments;
     if (!Array.isArray(valid)) throw new InputError('validAttachments', 'must be an array of {containerID, ifName}');
-    return { removed: await agent.endpoints.gc(valid) };
+    const removed = await agent.endpoints.gc(valid);
+    if (removed.length > 0) agent.services.endpointsChanged();
+    return { removed };
+  });
+
+  r.on('GET', '/v1/services', () => agent.services.list());
+  r.on('GET', '/v1/services/backends/state', () => agent.services.backendStates());
+  r.on('PUT', '/v1/services/backends/state', ({ body }) => agent.services.setBackendState(body));
+  r.on('GET', '/v1/services/:namespace/:name', ({ params }) => {
+    const svc = agent.services.get(params.namespace!, params.name!);
+    if (!svc) throw new MembraneError('NOT_FOUND', `no service ${params.namespace}/${params.name} — see 'membrane service list'`);
+    return svc;
   });
 
   r.on('POST', '/v1/apply', ({ body }) => applyManifest(agent, body));
@@ -78,6 +96,7 @@ function status(agent: Agent) {
     endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
     ipam: { cidr: agent.ipam.cidr.text, allocated: agent.ipam.allocated, capacity: agent.ipam.capacity },
     maps: agent.datapath.mapFill(),
+    services: agent.services.status(),
     datapath: {
       forwarded: { packets: forwarded.packets.toString(), bytes: forwarded.bytes.toString() },
       drops,

@@ -15,6 +15,7 @@ import { ensureNodeNetwork, nodeNetworkSpec, resolveDevices, type NodeDevice } f
 import { run } from '../endpoint/exec.ts';
 import { LocalStore } from '../kvstore/local.ts';
 import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
+import { ServiceManager } from '../service/manager.ts';
 import { buildApi } from './api.ts';
 import type { AgentConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -32,6 +33,8 @@ export interface Agent {
   readonly log: Logger;
   /** The node devices with the per-packet LB, and the NodePort/SNAT address ('' when none). */
   readonly lb: { devices: NodeDevice[]; nodeIp: string };
+  /** Services → load balancer maps (src/service/manager.ts). */
+  readonly services: ServiceManager;
   stop(): Promise<void>;
 }
 
@@ -88,6 +91,18 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     void endpoints.relabel(ns, name, labels);
   });
 
+  // [services] Services, EndpointSlices, Pods and endpoints → mb_lb4_* maps (reconciled with what they hold).
+  const services = await ServiceManager.start({
+    nodeName: config.nodeName,
+    nodeIp: lb.nodeIp,
+    lbMode: config.lbMode,
+    maglevTableSize: config.maglevTableSize,
+    store,
+    datapath,
+    endpoints,
+    log: log.child({ component: 'services' }),
+  });
+
   const events = new EventLog();
   const toWall = monotonicToWall();
   const reader = new RingBufferReader(
@@ -111,10 +126,12 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     ipam,
     log,
     lb,
+    services,
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       unwatch();
+      await services.stop(); // [services]
       reader.close();
       await store.close();
       datapath.close();

@@ -8,6 +8,13 @@ export function podKey(namespace: string, name: string): string {
   return `pods/${namespace}/${name}`;
 }
 
+export const SERVICES_PREFIX = 'services/';
+export const ENDPOINTSLICES_PREFIX = 'endpointslices/';
+
+export function serviceKey(namespace: string, name: string): string {
+  return `${SERVICES_PREFIX}${namespace}/${name}`;
+}
+
 /** The store key of any supported object. */
 export function storeKey(o: KubeObject): string {
   switch (o.kind) {
@@ -16,8 +23,8 @@ export function storeKey(o: KubeObject): string {
     case 'Namespace':
       return `namespaces/${o.name}`;
     case 'Service':
-      return `services/${o.namespace ?? 'default'}/${o.name}`;
+      return serviceKey(o.namespace ?? 'default', o.name);
     case 'EndpointSlice':
-      return `endpointslices/${o.namespace ?? 'default'}/${o.name}`;
+      return `${ENDPOINTSLICES_PREFIX}${o.namespace ?? 'default'}/${o.name}`;
   }
 }
