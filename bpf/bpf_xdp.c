@@ -10,10 +10,12 @@
  *    recognises the translated packet and hands it to the pod with
  *    bpf_redirect_peer, so it still skips the stack;
  *  - FWD to a backend elsewhere, and REV: FIB lookup, translated, out with
- *    XDP_TX (same device) or bpf_redirect. When the FIB has no neighbour
- *    entry yet the packet passes up untouched: tc finds the conntrack entry
- *    XDP made and finishes the job with bpf_redirect_neigh;
- *  - a frontend without backends: ICMP port unreachable with XDP_TX.
+ *    bpf_redirect (see xmit() for why not XDP_TX on the same device). When
+ *    the FIB has no neighbour entry yet the packet passes up untouched: tc
+ *    finds the conntrack entry XDP made and finishes the job with
+ *    bpf_redirect_neigh;
+ *  - a frontend without backends: ICMP port unreachable, back out of the
+ *    device.
  * Checksums are updated by hand (nat.h): XDP packets are never
  * CHECKSUM_PARTIAL.
  */
@@ -89,6 +91,21 @@ static __always_inline int parse(struct xdp_md *ctx, struct headers *h, struct m
 	return 0;
 }
 
+/*
+ * Sends the packet out of `ifindex`, which may be the device it came in on.
+ * XDP_TX would be the usual verdict for that case, but a veth flushes
+ * XDP_TX frames to its peer only when the peer runs an XDP program itself
+ * (veth_xdp_flush): a peer with GRO's NAPI alone gets the frames queued and
+ * never woken up, and the client waits for the next unrelated packet. A
+ * redirect goes through ndo_xdp_xmit with XDP_XMIT_FLUSH, which wakes the
+ * peer, and works on every driver that can be a redirect target. The cost
+ * on a NIC that has XDP_TX: the devmap bulk queue instead of the TX ring.
+ */
+static __always_inline int xmit(__u32 ifindex)
+{
+	return bpf_redirect(ifindex, 0);
+}
+
 /* ICMP port unreachable for the packet `t`, back out of this device. */
 static __always_inline int reject(struct xdp_md *ctx, const struct mb_tuple4 *t)
 {
@@ -117,7 +134,7 @@ static __always_inline int reject(struct xdp_md *ctx, const struct mb_tuple4 *t)
 	if (data + sizeof(f) > data_end)
 		return XDP_DROP;
 	__builtin_memcpy(data, &f, sizeof(f));
-	return XDP_TX;
+	return xmit(ctx->ingress_ifindex);
 }
 
 /* Forwards a translated packet with the MACs of a FIB lookup; XDP_PASS
@@ -140,9 +157,7 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct headers *h, co
 	mb_xdp_nat4(h->ip, h->ports, h->l4csum, proto == IPPROTO_UDP, &p->nat);
 	__builtin_memcpy(h->eth->h_dest, f.dmac, ETH_ALEN);
 	__builtin_memcpy(h->eth->h_source, f.smac, ETH_ALEN);
-	if (f.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(f.ifindex, 0);
+	return xmit(f.ifindex);
 }
 
 SEC("xdp")
