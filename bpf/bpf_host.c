@@ -12,7 +12,7 @@
  *  - a frontend without backends: ICMP port unreachable back out of the
  *    device it came in on;
  *  - a packet the XDP program already translated toward a local backend
- *    (XDP passed it up to be delivered): delivered as it is;
+ *    (XDP passed it up, marked in its metadata): delivered as it is;
  *  - everything else (ARP, the node's own traffic, ...): untouched.
  */
 #include <linux/bpf.h>
@@ -77,21 +77,28 @@ static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 
 }
 
 /*
- * A packet that bpf_xdp translated toward a local backend and passed up
- * (XDP cannot hand a packet to a veth whose peer has no NAPI): its reply
- * tuple has a REV entry. It is delivered as it is; the stack would drop an
- * SNATed one anyway (its source is one of the node's own addresses).
+ * A packet that bpf_xdp already translated toward a local backend and passed
+ * up (XDP cannot hand a packet to a pod's veth, see bpf_xdp.c) carries
+ * MB_XDP_META_TRANSLATED in its XDP metadata. It is delivered as it is:
+ * translating it again would be wrong, and the stack would drop an SNATed
+ * one (its source is one of the node's own addresses). Returns a verdict,
+ * or -1 when the packet has no such mark.
  */
-static __always_inline int xdp_translated(struct __sk_buff *skb, const struct mb_tuple4 *t)
+static __always_inline int xdp_translated(struct __sk_buff *skb)
 {
-	struct mb_endpoint_info *ep = mb_local_endpoint(t->daddr);
-	struct mb_ct4_key k;
+	void *data = (void *)(long)skb->data;
+	__u32 *meta = (void *)(long)skb->data_meta;
+	struct mb_endpoint_info *ep;
+	struct iphdr *ip;
 
-	if (!ep)
-		return TC_ACT_OK;
-	mb_ct4_key_set(&k, t->daddr, t->saddr, t->dport, t->sport, t->proto, MB_CT_DIR_REV);
-	if (!bpf_map_lookup_elem(&mb_ct4, &k))
-		return TC_ACT_OK;
+	if ((void *)(meta + 1) > data || *meta != MB_XDP_META_TRANSLATED)
+		return -1;
+	ip = mb_ipv4(skb);
+	if (!ip)
+		return TC_ACT_SHOT;
+	ep = mb_local_endpoint(ip->daddr);
+	if (!ep) /* the endpoint went away meanwhile */
+		return TC_ACT_SHOT;
 	return to_endpoint(skb, ep);
 }
 
@@ -105,13 +112,16 @@ int from_netdev(struct __sk_buff *skb)
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
+	rc = xdp_translated(skb);
+	if (rc >= 0)
+		return rc;
 	if (mb_skb_parse(skb, &t) < 0)
 		return TC_ACT_OK;
 
 	mb_np_decide(&t, skb->len, &p);
 	switch (p.action) {
 	case MB_NP_PASS:
-		return xdp_translated(skb, &t);
+		return TC_ACT_OK;
 	case MB_NP_REJECT:
 		return reject(skb, &t);
 	case MB_NP_DROP:

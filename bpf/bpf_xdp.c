@@ -4,11 +4,13 @@
  * (--lb-acceleration xdp), before the kernel allocates an skb. Same decision
  * as bpf_host (nodeport.h); XDP applies it by hand:
  *
- *  - FWD to a backend on this node: translated, then XDP_PASS. XDP cannot
- *    redirect into a pod's veth unless the pod's eth0 has NAPI (an XDP
- *    program or GRO), which Membrane does not impose on pods; bpf_host at tc
- *    recognises the translated packet and hands it to the pod with
- *    bpf_redirect_peer, so it still skips the stack;
+ *  - FWD to a backend on this node: translated, marked in the XDP metadata
+ *    (MB_XDP_META_TRANSLATED), then XDP_PASS. XDP cannot redirect into a
+ *    pod's veth unless the pod's eth0 has NAPI (an XDP program or GRO),
+ *    which Membrane does not impose on pods; bpf_host at tc sees the mark
+ *    and hands the packet to the pod with bpf_redirect_peer, so it still
+ *    skips the stack. A driver without metadata support: the packet passes
+ *    up untranslated and tc translates it from the conntrack entry;
  *  - FWD to a backend elsewhere, and REV: FIB lookup, translated, out with
  *    bpf_redirect (see xmit() for why not XDP_TX on the same device). When
  *    the FIB has no neighbour entry yet the packet passes up untouched: tc
@@ -160,6 +162,28 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct headers *h, co
 	return xmit(f.ifindex);
 }
 
+/* Translates a packet for a backend on this node and passes it up with the
+ * mark that tells bpf_host to deliver it as it is. */
+static __always_inline int to_local(struct xdp_md *ctx, const struct mb_np_plan *p, __u8 proto)
+{
+	struct mb_tuple4 t;
+	struct headers h;
+	__u32 *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)) < 0)
+		return XDP_PASS;
+	/* adjust_meta invalidated every packet pointer: parse again. */
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return XDP_PASS;
+	*meta = 0; /* the area is not cleared for us */
+	if (parse(ctx, &h, &t) < 0)
+		return XDP_PASS;
+	*meta = MB_XDP_META_TRANSLATED;
+	mb_xdp_nat4(h.ip, h.ports, h.l4csum, proto == IPPROTO_UDP, &p->nat);
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int xdp_entry(struct xdp_md *ctx)
 {
@@ -183,10 +207,8 @@ int xdp_entry(struct xdp_md *ctx)
 	/* FWD or REV. TTL 1: not ours to forward; the stack answers it. */
 	if (t.ttl <= 1)
 		return XDP_PASS;
-	if (p.action == MB_NP_FWD && mb_local_endpoint(p.nat.daddr)) {
-		mb_xdp_nat4(h.ip, h.ports, h.l4csum, t.proto == IPPROTO_UDP, &p.nat);
-		return XDP_PASS;
-	}
+	if (p.action == MB_NP_FWD && mb_local_endpoint(p.nat.daddr))
+		return to_local(ctx, &p, t.proto);
 	return fib_forward(ctx, &h, &p, t.proto);
 }
 

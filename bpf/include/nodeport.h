@@ -46,6 +46,10 @@
 
 #define MB_AF_INET 2 /* linux/socket.h would pull in libc */
 
+/* XDP metadata (4 bytes before the frame) of a packet that bpf_xdp
+ * translated toward a local backend and passed up for bpf_host to deliver. */
+#define MB_XDP_META_TRANSLATED 0x3158424d /* "MBX1" */
+
 struct mb_np_plan {
 	struct mb_nat4 nat; /* the new tuple, for FWD and REV */
 	__u8 action;        /* MB_NP_* */

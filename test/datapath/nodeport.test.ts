@@ -11,13 +11,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import {
+  endpointInfo, endpointKey,
   MB_BACKEND_ACTIVE, MB_BACKEND_TERMINATING, MB_CT_DIR_FWD, MB_CT_DIR_REV, MB_CT_F_CLOSING, MB_CT_F_DSR, MB_CT_F_SEEN_REPLY, MB_CT_F_SNAT,
   MB_DROP_NO_LOCAL_BACKEND, MB_DROP_NO_SERVICE, MB_SVC_F_DSR, MB_SVC_F_EXTERNAL_IP, MB_SVC_F_LOADBALANCER, MB_SVC_F_LOCAL,
   MB_SVC_F_MAGLEV, MB_SVC_F_NODEPORT, type Ct4Entry, type Ct4Key,
 } from '../../src/datapath/abi.ts';
+import { PINNED_MAPS } from '../../src/datapath/datapath.ts';
+import { BpfMap } from '../../src/datapath/map.ts';
+import { loadObject, type LoadedObject } from '../../src/datapath/object.ts';
+import { progTestRun } from '../../src/datapath/testrun.ts';
 import { NODE_BIN, sleep, startServer, type Pod, type Topology } from '../../src/sandbox/topology.ts';
 import { leftovers, makeTopology } from '../helpers/env.ts';
 import { hashTuple, IPPROTO_TCP, IPPROTO_UDP, LbMaps, type Frontend } from './nodeport-maps.ts';
+import { frame, parse, parseIcmp } from './nodeport-packets.ts';
+import { BPF_BUILD } from './helpers.ts';
 
 const PREFIX = 'mbn';
 const POD_CIDR = '10.205.0.0/24';
@@ -387,3 +394,101 @@ for (const mode of ['tc', 'xdp'] as const) {
     });
   });
 }
+
+describe('translation, packet by packet (BPF_PROG_TEST_RUN of the programs on the agent’s maps)', () => {
+  const XDP_PASS = 2;
+  const XDP_REDIRECT = 4;
+  const TC_ACT_OK = 0;
+  const TC_ACT_REDIRECT = 7;
+  const objects: LoadedObject[] = [];
+  const progs: Record<string, number> = {};
+  let podMacs: Map<string, string>;
+
+  before(() => {
+    for (const [file, prog] of [['bpf_xdp', 'xdp_entry'], ['bpf_host', 'from_netdev']] as const) {
+      const o = loadObject({ file: path.join(BPF_BUILD, `${file}.o`), pinDir: t.spec.pinDir, pin: PINNED_MAPS });
+      objects.push(o);
+      progs[prog] = o.programFd(prog);
+    }
+    const lxc = BpfMap.openPinned(path.join(t.spec.pinDir, 'mb_lxc'), endpointKey, endpointInfo);
+    podMacs = new Map(pods.map((p) => [p.ip, lxc.lookup({ ip4: p.ip })!.mac]));
+    lxc.close();
+  });
+  after(() => {
+    for (const o of objects) o.close();
+  });
+
+  const cases = [
+    { prog: 'xdp_entry', sentBack: XDP_REDIRECT, untouched: XDP_PASS, port: 2000 },
+    { prog: 'from_netdev', sentBack: TC_ACT_REDIRECT, untouched: TC_ACT_OK, port: 3000 },
+  ] as const;
+  /** Runs a program on a frame to a local backend; XDP's output starts with its metadata: the mark for tc. */
+  function runForwarded(prog: string, pkt: Buffer): Buffer {
+    const r = progTestRun(progs[prog]!, pkt);
+    if (prog === 'from_netdev') {
+      assert.equal(r.retval, TC_ACT_REDIRECT, 'bpf_redirect_peer');
+      return r.dataOut;
+    }
+    assert.equal(r.retval, XDP_PASS);
+    assert.equal(r.dataOut.subarray(0, 4).toString(), 'MBX1', 'marked for tc as translated');
+    return r.dataOut.subarray(4);
+  }
+
+  for (const c of cases) {
+    test(`${c.prog}: SNAT of a TCP SYN, checksums right to the bit`, () => {
+      const p = parse(runForwarded(c.prog, frame({ saddr: t.worldIp, daddr: nodeIp, sport: c.port, dport: 30080, proto: 6 })));
+      assert.equal(p.saddr, nodeIp);
+      assert.ok(podMacs.has(p.daddr), p.daddr);
+      assert.equal(p.dport, 8080);
+      assert.ok(p.sport >= 61000 && p.sport <= 65535, String(p.sport));
+      assert.equal(p.ttl, 63, 'forwarded: TTL decremented');
+      assert.equal(p.ipCsumOk, true, 'IPv4 checksum');
+      assert.equal(p.l4CsumOk, true, 'TCP checksum');
+      // tc hands the packet to the pod itself; XDP leaves the MACs to tc.
+      if (c.prog === 'from_netdev') assert.equal(p.dstMac, podMacs.get(p.daddr));
+      const f = fwdEntry(c.port, fe(30080))!;
+      assert.equal(f.nat_port, p.sport);
+      assert.equal(f.backend_addr, p.daddr);
+    });
+
+    test(`${c.prog}: UDP with a checksum and UDP without one (0 stays 0), DSR keeps the client`, () => {
+      const payload = Buffer.from('membrane udp payload, odd length!');
+      for (const udpCsum of [true, false]) {
+        const sport = c.port + (udpCsum ? 1 : 2);
+        const out = runForwarded(c.prog, frame({ saddr: t.worldIp, daddr: nodeIp, sport, dport: 30054, proto: 17 }, { payload, udpCsum }));
+        const p = parse(out);
+        assert.equal(p.saddr, t.worldIp, 'DSR: no SNAT');
+        assert.equal(p.sport, sport);
+        assert.ok(podMacs.has(p.daddr));
+        assert.equal(p.dport, 8081);
+        assert.equal(p.ipCsumOk, true);
+        assert.equal(p.l4CsumOk, udpCsum ? true : 'none');
+        assert.equal(out.subarray(out.length - payload.length).toString(), payload.toString());
+      }
+    });
+
+    test(`${c.prog}: no backend — ICMP port unreachable built from the packet, sent back`, () => {
+      const syn = frame({ saddr: t.worldIp, daddr: nodeIp, sport: c.port + 3, dport: 30099, proto: 6 }, { payload: Buffer.alloc(100, 1) });
+      const r = progTestRun(progs[c.prog]!, syn);
+      assert.equal(r.retval, c.sentBack);
+      const icmp = parseIcmp(r.dataOut);
+      assert.equal(icmp.type, 3);
+      assert.equal(icmp.code, 3);
+      assert.equal(icmp.saddr, nodeIp, 'from the frontend');
+      assert.equal(icmp.daddr, t.worldIp);
+      assert.equal(icmp.dstMac, '02:00:00:00:00:02', 'MACs swapped');
+      assert.equal(icmp.srcMac, '02:00:00:00:00:01');
+      assert.equal(icmp.ipCsumOk, true);
+      assert.equal(icmp.icmpCsumOk, true);
+      assert.deepEqual(icmp.inner, syn.subarray(14, 14 + 20 + 8), 'the original IP header and 8 bytes');
+      assert.equal(icmp.length, 14 + 20 + 8 + 28);
+    });
+
+    test(`${c.prog}: a packet for no frontend is left alone`, () => {
+      const pkt = frame({ saddr: t.worldIp, daddr: nodeIp, sport: c.port + 4, dport: 22, proto: 6 });
+      const r = progTestRun(progs[c.prog]!, pkt);
+      assert.equal(r.retval, c.untouched);
+      assert.deepEqual(r.dataOut, pkt);
+    });
+  }
+});
