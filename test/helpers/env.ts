@@ -15,10 +15,10 @@ export function requireRoot(): void {
 }
 
 /** A topology with a unique work dir and pin dir. */
-export async function makeTopology(name: string, podCidr: string, uplink: string, blackholes?: string[]): Promise<Topology> {
+export async function makeTopology(name: string, podCidr: string, uplink: string, blackholes?: string[], extra: Partial<TopologySpec> = {}): Promise<Topology> {
   requireRoot();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
-  const spec: TopologySpec = { name, podCidr, uplink, workDir, pinDir: `/sys/fs/bpf/${name}-${process.pid}`, ...(blackholes ? { blackholes } : {}) };
+  const spec: TopologySpec = { name, podCidr, uplink, workDir, pinDir: `/sys/fs/bpf/${name}-${process.pid}`, ...(blackholes ? { blackholes } : {}), ...extra };
   return Topology.create(spec);
 }
 
