@@ -15,12 +15,15 @@ import type { BackendState } from '../datapath/abi.ts';
 import type { EndpointConditions, EndpointSliceSpec } from '../k8s/endpointslice.ts';
 import { findNamedPort, type PodSpec, type Protocol } from '../k8s/pod.ts';
 import type { ServicePortSpec, ServiceSpec } from '../k8s/service.ts';
-import { ip4ToInt } from '../net/ip4.ts';
+import { addrPortKey, ip4Num } from './keys.ts';
+import { TupleIndex } from './tuple-index.ts';
 
 export type BackendSource = 'EndpointSlice' | 'selector';
 
 export interface BackendSpec {
   addr: string;
+  /** addr as a host-order number */
+  ip: number;
   port: number;
   protocol: Protocol;
   state: BackendState;
@@ -73,6 +76,7 @@ export class BackendIndex {
   readonly #slices = new Map<string, EndpointSliceSpec[]>();
   readonly #endpointsByNs = new Map<string, EndpointJSON[]>();
   readonly #localAddrs = new Set<string>();
+  readonly #states = new Map<number, BackendState>();
 
   constructor(inputs: BackendInputs) {
     this.#in = inputs;
@@ -81,6 +85,10 @@ export class BackendIndex {
       let list = this.#slices.get(k);
       if (!list) this.#slices.set(k, (list = []));
       list.push(s);
+    }
+    for (const [address, state] of inputs.states) {
+      const colon = address.lastIndexOf(':');
+      this.#states.set(addrPortKey(ip4Num(address.slice(0, colon)), Number(address.slice(colon + 1))), state);
     }
     for (const ep of inputs.endpoints) {
       this.#localAddrs.add(ep.ipv4);
@@ -95,15 +103,29 @@ export class BackendIndex {
   forService(svc: ServiceSpec): PortBackends[] {
     const slices = this.#slices.get(`${svc.namespace}/${svc.name}`) ?? [];
     const selected = Object.keys(svc.selector).length > 0 ? this.#selected(svc) : [];
-    return svc.ports.map((port) => {
-      const byAddr = new Map<string, BackendSpec>();
+    const nodeName = this.#in.nodeName;
+    const out: PortBackends[] = [];
+    for (const port of svc.ports) {
+      const backends: BackendSpec[] = [];
+      // Each address:port once, with its best state (slices may overlap):
+      // a linear scan while the list is short, an index beyond.
+      let seen: TupleIndex | undefined; // (ip, port) → index + 1
       const add = (b: BackendSpec) => {
-        const k = backendAddress(b);
-        const prev = byAddr.get(k);
-        if (!prev || RANK[b.state] > RANK[prev.state]) byAddr.set(k, b);
+        let at = 0;
+        if (seen) at = seen.get(b.ip, b.port, 0);
+        else for (let i = 0; i < backends.length; i++) if (backends[i]!.ip === b.ip && backends[i]!.port === b.port) at = i + 1;
+        if (at === 0) {
+          backends.push(b);
+          if (seen) seen.set(b.ip, b.port, 0, backends.length);
+          else if (backends.length === 32) {
+            seen = new TupleIndex(64);
+            backends.forEach((x, i) => seen!.set(x.ip, x.port, 0, i + 1));
+          }
+        } else if (RANK[b.state] > RANK[backends[at - 1]!.state]) backends[at - 1] = b;
       };
       for (const slice of slices) {
-        const sp = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol);
+        let sp: EndpointSliceSpec['ports'][number] | undefined;
+        for (const p of slice.ports) if (p.name === port.name && p.protocol === port.protocol) sp = p;
         // A port without a number has nothing to translate to (kube-proxy skips it too).
         if (!sp || sp.port === undefined) continue;
         for (const ep of slice.endpoints) {
@@ -112,10 +134,11 @@ export class BackendIndex {
           if (state === undefined || addr === undefined) continue;
           const b: BackendSpec = {
             addr,
+            ip: ip4Num(addr),
             port: sp.port,
             protocol: port.protocol,
             state,
-            local: ep.nodeName === this.#in.nodeName || this.#localAddrs.has(addr),
+            local: ep.nodeName === nodeName || this.#localAddrs.has(addr),
             source: 'EndpointSlice',
           };
           if (ep.nodeName !== undefined) b.nodeName = ep.nodeName;
@@ -126,16 +149,13 @@ export class BackendIndex {
       for (const { ep, pod } of selected) {
         const target = typeof port.targetPort === 'number' ? port.targetPort : findNamedPort(pod, port.targetPort, port.protocol);
         if (target === undefined) continue; // the pod has no such named port: not a backend (as upstream)
-        add({ addr: ep.ipv4, port: target, protocol: port.protocol, state: 'active', local: true, nodeName: this.#in.nodeName, pod: `${ep.podNamespace}/${ep.podName}`, source: 'selector' });
+        add({ addr: ep.ipv4, ip: ip4Num(ep.ipv4), port: target, protocol: port.protocol, state: 'active', local: true, nodeName: this.#in.nodeName, pod: `${ep.podNamespace}/${ep.podName}`, source: 'selector' });
       }
-      const backends = [...byAddr.values()];
-      for (const b of backends) if (this.#in.states.get(backendAddress(b)) === 'maintenance') b.state = 'maintenance';
-      if (backends.length > 1) {
-        const num = new Map(backends.map((b) => [b, ip4ToInt(b.addr)]));
-        backends.sort((a, b) => num.get(a)! - num.get(b)! || a.port - b.port);
-      }
-      return { port, backends };
-    });
+      if (this.#states.size > 0) for (const b of backends) if (this.#states.get(addrPortKey(b.ip, b.port)) === 'maintenance') b.state = 'maintenance';
+      if (backends.length > 1) backends.sort((a, b) => a.ip - b.ip || a.port - b.port);
+      out.push({ port, backends });
+    }
+    return out;
   }
 
   /** Ready local endpoints whose Pod object (in the service's namespace) the selector matches. */

@@ -24,6 +24,8 @@ import {
 import type { ServiceSpec, TrafficPolicy } from '../k8s/service.ts';
 import { serviceName } from './allocate.ts';
 import type { BackendSpec, PortBackends } from './backends.ts';
+import { ip4Num, tupleNum } from './keys.ts';
+import { TupleIndex } from './tuple-index.ts';
 
 export type FrontendType = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
 export type LbProtocol = 'TCP' | 'UDP';
@@ -41,7 +43,7 @@ export interface ScopeSpec {
   /** Seconds, with MB_SVC_F_AFFINITY; else 0. */
   affinityTimeout: number;
   /** The backends that get new connections, in slot order (slot i+1 = backends[i]). */
-  backends: BackendSpec[];
+  backends: DesiredBackend[];
 }
 
 export interface FrontendSpec {
@@ -50,6 +52,8 @@ export interface FrontendSpec {
   portName: string;
   type: FrontendType;
   addr: string;
+  /** addr as a host-order number */
+  ip: number;
   port: number;
   protocol: LbProtocol;
   /** Per-packet LB on the node devices; absent for ClusterIP. */
@@ -60,10 +64,14 @@ export interface FrontendSpec {
 
 export interface DesiredBackend {
   addr: string;
+  ip: number;
   port: number;
   protocol: LbProtocol;
+  /** The best state any service port gives it. */
   state: BackendState;
   local: boolean;
+  /** Its mb_lb4_backend id, set when the state is laid out (buildState); 0 before. */
+  id: number;
 }
 
 export interface DesiredState {
@@ -94,15 +102,21 @@ export interface ServiceInput {
 
 const RANK: Record<BackendState, number> = { active: 2, terminating: 1, maintenance: 0 };
 
-function scopeBackends(all: readonly BackendSpec[], policy: TrafficPolicy | undefined): BackendSpec[] {
-  const out: BackendSpec[] = [];
-  for (const b of all) if (b.state === 'active' && (policy !== 'Local' || b.local)) out.push(b);
+/** The port's backends that get new connections under a traffic policy (`merged[i]` is `all[i]` as a DesiredBackend). */
+function scopeBackends(all: readonly BackendSpec[], merged: readonly DesiredBackend[], policy: TrafficPolicy | undefined): DesiredBackend[] {
+  const out: DesiredBackend[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const b = all[i]!;
+    if (b.state === 'active' && (policy !== 'Local' || b.local)) out.push(merged[i]!);
+  }
   return out;
 }
 
 export function frontendKey(f: { addr: string; port: number; protocol: string }): string {
   return `${f.addr}:${f.port}/${f.protocol}`;
 }
+
+export const PROTO_NUM: Record<LbProtocol, number> = { TCP: 6, UDP: 17 };
 
 /** The frontend addresses of a service port other than the ClusterIP and NodePort ones. */
 function externalAddrs(s: ServiceSpec): Array<{ addr: string; type: FrontendType }> {
@@ -118,18 +132,17 @@ function externalAddrs(s: ServiceSpec): Array<{ addr: string; type: FrontendType
 /** The desired load-balancer state of `services` (any order; processed by namespace/name). */
 export function desiredState(services: readonly ServiceInput[], cfg: DesiredConfig): DesiredState {
   const frontends: FrontendSpec[] = [];
-  const byKey = new Map<string, FrontendSpec>();
-  const backends = new Map<string, DesiredBackend>();
+  const byKey = new Map<number, FrontendSpec>();
+  const backends: DesiredBackend[] = [];
+  let expected = 0;
+  for (const s of services) for (const p of s.ports) expected += p.backends.length;
+  const backendIndex = new TupleIndex(expected); // tuple → index in backends + 1
   const warnings: LbWarning[] = [];
-  const sorted = [...services].sort((a, b) => {
-    const x = serviceName(a.spec);
-    const y = serviceName(b.spec);
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+  const sorted = services.map((input) => ({ name: serviceName(input.spec), input }));
+  sorted.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-  for (const { spec: s, ports } of sorted) {
+  for (const { name, input: { spec: s, ports } } of sorted) {
     if (s.headless || s.clusterIP === undefined) continue;
-    const name = serviceName(s);
     const affinity = s.sessionAffinity === 'ClientIP' ? MB_SVC_F_AFFINITY : 0;
     const timeout = affinity ? (s.sessionAffinityTimeoutSeconds ?? 0) : 0;
     const dsr = (s.forwardingMode ?? cfg.lbMode) === 'dsr' ? MB_SVC_F_DSR : 0;
@@ -143,13 +156,30 @@ export function desiredState(services: readonly ServiceInput[], cfg: DesiredConf
         continue;
       }
       const protocol: LbProtocol = p.protocol;
-      const intBackends = scopeBackends(all, s.internalTrafficPolicy);
-      const extBackends = scopeBackends(all, s.externalTrafficPolicy);
+      const proto = PROTO_NUM[protocol];
+      const merged = new Array<DesiredBackend>(all.length);
+      for (let i = 0; i < all.length; i++) {
+        const b = all[i]!;
+        const at = backendIndex.get(b.ip, b.port, proto);
+        let m = at === 0 ? undefined : backends[at - 1]!;
+        if (!m) {
+          m = { addr: b.addr, ip: b.ip, port: b.port, protocol, state: b.state, local: b.local, id: 0 };
+          backends.push(m);
+          backendIndex.set(b.ip, b.port, proto, backends.length);
+        } else {
+          if (RANK[b.state] > RANK[m.state]) m.state = b.state;
+          m.local ||= b.local;
+        }
+        merged[i] = m;
+      }
+      const intBackends = scopeBackends(all, merged, s.internalTrafficPolicy);
+      const extBackends = scopeBackends(all, merged, s.externalTrafficPolicy);
       const make = (type: FrontendType, addr: string, port: number, external: boolean): void => {
-        const key = frontendKey({ addr, port, protocol });
+        const ip = ip4Num(addr);
+        const key = tupleNum(ip, port, proto);
         const prev = byKey.get(key);
         if (prev) {
-          if (prev.service !== name) warnings.push({ service: name, message: `frontend ${key} (${type}) is already Service ${prev.service}'s (${prev.type}); ${prev.service} keeps it` });
+          if (prev.service !== name) warnings.push({ service: name, message: `frontend ${frontendKey({ addr, port, protocol })} (${type}) is already Service ${prev.service}'s (${prev.type}); ${prev.service} keeps it` });
           return;
         }
         const f: FrontendSpec = {
@@ -157,6 +187,7 @@ export function desiredState(services: readonly ServiceInput[], cfg: DesiredConf
           portName: p.name,
           type,
           addr,
+          ip,
           port,
           protocol,
           int: { flags: FRONTEND_FLAG[type] | affinity | intLocal, affinityTimeout: timeout, backends: intBackends },
@@ -171,17 +202,7 @@ export function desiredState(services: readonly ServiceInput[], cfg: DesiredConf
         else warnings.push({ service: name, message: `NodePort ${p.nodePort}/${protocol} is not served: the node has no address for NodePorts (give the agent --node-ip or --devices)` });
       }
       for (const e of extra) make(e.type, e.addr, p.port, true);
-
-      for (const b of all) {
-        const key = `${b.addr}:${b.port}/${protocol}`;
-        const prev = backends.get(key);
-        if (!prev) backends.set(key, { addr: b.addr, port: b.port, protocol, state: b.state, local: b.local });
-        else {
-          if (RANK[b.state] > RANK[prev.state]) prev.state = b.state;
-          prev.local ||= b.local;
-        }
-      }
     }
   }
-  return { frontends, backends: [...backends.values()], warnings };
+  return { frontends, backends, warnings };
 }

@@ -75,10 +75,10 @@ export function writeRevnat(buf: Buffer, off: number, r: RevnatValue): void {
 /** What the pinned maps hold now, with what the maps themselves say about ids. */
 export interface MapsSnapshot {
   state: LbState;
-  /** backend id per tupleKey(addr, port, proto), from mb_lb4_backend. */
-  backendIds: Array<[string, number]>;
+  /** Backend ids with their tuple, from mb_lb4_backend, lowest id first. */
+  backendIds: number[];
   /** rev_nat_id per tupleKey(addr, port, proto), from the service entries. */
-  revNatIds: Array<[string, number]>;
+  revNatIds: Array<[number, number]>;
   /** Maglev inner map id per rev_nat_id. */
   maglevMapIds: Map<number, number>;
 }
@@ -86,17 +86,15 @@ export interface MapsSnapshot {
 /** Reads the service, backend, rev-NAT and Maglev maps. */
 export function readMaps(dp: Datapath): MapsSnapshot {
   const state = emptyState();
-  const backendIds: Array<[string, number]> = [];
-  const revNatIds: Array<[string, number]> = [];
+  const revNatIds: Array<[number, number]> = [];
 
   const be = dumpRaw(dp.lbBackends.fd, 4, BACKEND_SIZE, 'mb_lb4_backend');
   for (let i = 0; i < be.count; i++) {
     const id = be.keys.readUInt32LE(4 * i);
     const v = readBackend(be.values, BACKEND_SIZE * i);
     state.backends.set(id, v);
-    backendIds.push([tupleKey(v.addr, v.port, v.proto), id]);
   }
-  backendIds.sort((a, b) => a[1] - b[1]); // the lowest id keeps a duplicated tuple
+  const backendIds = state.backends.ids(); // ascending: the lowest id keeps a duplicated tuple
 
   const rn = dumpRaw(dp.lbRevnat.fd, 4, REVNAT_SIZE, 'mb_lb4_revnat');
   for (let i = 0; i < rn.count; i++) {
@@ -152,17 +150,24 @@ export interface ApplyStats {
  * plan.maglevPuts; `existing` gives the kernel id of tables already there
  * by name, so a table shared by several frontends is built once.
  */
-export function applyPlan(dp: Datapath, plan: SyncPlan, tables: ReadonlyMap<string, MaglevSpec>, maglevSize: number, existing: Map<string, number>): ApplyStats {
+export function applyPlan(dp: Datapath, plan: SyncPlan, want: LbState, tables: ReadonlyMap<string, MaglevSpec>, maglevSize: number, existing: Map<string, number>): ApplyStats {
   const stats: ApplyStats = { writes: 0, tablesBuilt: 0 };
 
   if (plan.backendPuts.length > 0) {
     const n = plan.backendPuts.length;
     const ks = Buffer.allocUnsafe(4 * n);
     const vs = Buffer.allocUnsafe(BACKEND_SIZE * n);
-    plan.backendPuts.forEach(([id, v], i) => {
+    const t = want.backends;
+    for (let i = 0; i < n; i++) {
+      const id = plan.backendPuts[i]!;
       ks.writeUInt32LE(id, 4 * i);
-      writeBackend(vs, BACKEND_SIZE * i, v);
-    });
+      const off = BACKEND_SIZE * i;
+      vs.writeUInt32BE(t.addr[id]!, off);
+      vs.writeUInt16BE(t.port[id]!, off + 4);
+      vs.writeUInt8(t.proto[id]!, off + 6);
+      vs.writeUInt8(t.state[id]!, off + 7);
+      vs.writeUInt32LE(t.flags[id]!, off + 8);
+    }
     updateBatchRaw(dp.lbBackends.fd, ks, vs, n, 'mb_lb4_backend');
   }
   if (plan.revnatPuts.length > 0) {
@@ -176,13 +181,14 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, tables: ReadonlyMap<stri
     updateBatchRaw(dp.lbRevnat.fd, ks, vs, n, 'mb_lb4_revnat');
   }
   if (plan.slotPuts.length > 0) {
-    const n = plan.slotPuts.length;
+    const s = plan.slotPuts;
+    const n = s.length;
     const ks = Buffer.allocUnsafe(KEY_SIZE * n);
     const vs = Buffer.allocUnsafe(SVC_SIZE * n);
-    plan.slotPuts.forEach((s, i) => {
-      writeKey(ks, KEY_SIZE * i, s, s.slot);
-      writeSlot(vs, SVC_SIZE * i, s.backendId);
-    });
+    for (let i = 0; i < n; i++) {
+      writeKey(ks, KEY_SIZE * i, s.fe[i]!, s.slot[i]!);
+      writeSlot(vs, SVC_SIZE * i, s.backendId[i]!);
+    }
     updateBatchRaw(dp.lbServices.fd, ks, vs, n, 'mb_lb4_svc');
   }
 
@@ -226,14 +232,15 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, tables: ReadonlyMap<stri
     const vs = Buffer.allocUnsafe(SVC_SIZE * n);
     plan.headPuts.forEach((h, i) => {
       writeKey(ks, KEY_SIZE * i, h, 0);
-      writeHead(vs, SVC_SIZE * i, h.head);
+      writeHead(vs, SVC_SIZE * i, h.head!);
     });
     updateBatchRaw(dp.lbServices.fd, ks, vs, n, 'mb_lb4_svc');
   }
   if (plan.svcDeletes.length > 0) {
     const n = plan.svcDeletes.length;
     const ks = Buffer.allocUnsafe(KEY_SIZE * n);
-    plan.svcDeletes.forEach((s, i) => writeKey(ks, KEY_SIZE * i, s, s.slot));
+    const d = plan.svcDeletes;
+    for (let i = 0; i < n; i++) writeKey(ks, KEY_SIZE * i, d.fe[i]!, d.slot[i]!);
     deleteBatchRaw(dp.lbServices.fd, ks, KEY_SIZE, n, 'mb_lb4_svc');
   }
   if (plan.maglevDeletes.length > 0) {

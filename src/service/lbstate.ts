@@ -15,9 +15,9 @@ import {
   MB_BACKEND_ACTIVE, MB_BACKEND_MAINTENANCE, MB_BACKEND_TERMINATING, MB_BE_F_LOCAL, MB_LB_SCOPE_EXT, MB_LB_SCOPE_INT,
   MB_SVC_F_MAGLEV, type BackendState,
 } from '../datapath/abi.ts';
-import { ip4ToInt } from '../net/ip4.ts';
 import type { DesiredState, LbWarning, ScopeSpec } from './desired.ts';
-import type { IdAllocator } from './ids.ts';
+import type { BackendIds, IdAllocator } from './ids.ts';
+import { feNum, tupleNum } from './keys.ts';
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -60,11 +60,83 @@ export interface RevnatValue {
   port: number;
 }
 
+/**
+ * mb_lb4_backend entries by id, as columns: ids are small and dense, and
+ * 100 000 backends are then a few typed arrays instead of 100 000 objects.
+ */
+export class BackendTable {
+  addr = new Uint32Array(1024);
+  port = new Uint16Array(1024);
+  proto = new Uint8Array(1024);
+  state = new Uint8Array(1024);
+  flags = new Uint32Array(1024);
+  present = new Uint8Array(1024);
+  #limit = 0;
+  #size = 0;
+
+  /** One more than the highest id ever set. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #ensure(id: number): void {
+    if (id < this.present.length) return;
+    let n = this.present.length;
+    while (n <= id) n *= 2;
+    const a = new Uint32Array(n), p = new Uint16Array(n), pr = new Uint8Array(n), s = new Uint8Array(n), f = new Uint32Array(n), pre = new Uint8Array(n);
+    a.set(this.addr); p.set(this.port); pr.set(this.proto); s.set(this.state); f.set(this.flags); pre.set(this.present);
+    this.addr = a; this.port = p; this.proto = pr; this.state = s; this.flags = f; this.present = pre;
+  }
+
+  set(id: number, v: BackendValue): void {
+    this.#ensure(id);
+    if (!this.present[id]) this.#size++;
+    this.present[id] = 1;
+    this.addr[id] = v.addr;
+    this.port[id] = v.port;
+    this.proto[id] = v.proto;
+    this.state[id] = v.state;
+    this.flags[id] = v.flags;
+    if (id >= this.#limit) this.#limit = id + 1;
+  }
+
+  has(id: number): boolean {
+    return id < this.#limit && this.present[id] === 1;
+  }
+
+  get(id: number): BackendValue | undefined {
+    if (!this.has(id)) return undefined;
+    return { addr: this.addr[id]!, port: this.port[id]!, proto: this.proto[id]!, state: this.state[id]!, flags: this.flags[id]! };
+  }
+
+  delete(id: number): void {
+    if (!this.has(id)) return;
+    this.present[id] = 0;
+    this.#size--;
+  }
+
+  /** Whether entry `id` is the same here and in `o` (both present). */
+  same(id: number, o: BackendTable): boolean {
+    return this.has(id) && o.has(id) && this.addr[id] === o.addr[id] && this.port[id] === o.port[id] && this.proto[id] === o.proto[id]
+      && this.state[id] === o.state[id] && this.flags[id] === o.flags[id];
+  }
+
+  ids(): number[] {
+    const out: number[] = [];
+    for (let id = 0; id < this.#limit; id++) if (this.present[id]) out.push(id);
+    return out;
+  }
+}
+
 /** What the maps hold, or should. */
 export interface LbState {
   /** By feKey(). */
-  frontends: Map<string, FeState>;
-  backends: Map<number, BackendValue>;
+  frontends: Map<number, FeState>;
+  backends: BackendTable;
   revnat: Map<number, RevnatValue>;
   /** rev_nat_id → name of its Maglev table (a fingerprint of its content). */
   maglev: Map<number, string>;
@@ -77,15 +149,15 @@ export interface MaglevSpec {
 }
 
 export function emptyState(): LbState {
-  return { frontends: new Map(), backends: new Map(), revnat: new Map(), maglev: new Map() };
+  return { frontends: new Map(), backends: new BackendTable(), revnat: new Map(), maglev: new Map() };
 }
 
-export function feKey(k: FeKey): string {
-  return `${k.addr}|${k.port}|${k.proto}|${k.scope}`;
+export function feKey(k: FeKey): number {
+  return feNum(k.addr, k.port, k.proto, k.scope);
 }
 
-export function tupleKey(addr: number, port: number, proto: number): string {
-  return `${addr}|${port}|${proto}`;
+export function tupleKey(addr: number, port: number, proto: number): number {
+  return tupleNum(addr, port, proto);
 }
 
 /**
@@ -109,53 +181,38 @@ export interface Built {
   state: LbState;
   tables: Map<string, MaglevSpec>;
   warnings: LbWarning[];
-  /** rev_nat_id per frontend key (frontendKey of desired.ts). */
-  revNatOf: Map<string, number>;
-  /** backend id per `addr:port/PROTO`. */
-  backendIdOf: Map<string, number>;
+  /** rev_nat_id per frontend address:port/protocol (tupleKey). */
+  revNatOf: Map<number, number>;
 }
 
 /**
  * Assigns ids (keeping the ones the allocators hold, releasing unused ones)
  * and lays the desired state out as map entries.
  */
-export function buildState(d: DesiredState, ids: { backends: IdAllocator; revnat: IdAllocator }, opts: BuildOptions): Built {
+export function buildState(d: DesiredState, ids: { backends: BackendIds; revnat: IdAllocator }, opts: BuildOptions): Built {
   const state = emptyState();
   const tables = new Map<string, MaglevSpec>();
   const warnings: LbWarning[] = [];
-  const revNatOf = new Map<string, number>();
-  const backendIdOf = new Map<string, number>();
-  const backendKeys = new Set<string>();
-  const revnatKeys = new Set<string>();
-  const addrNum = new Map<string, number>();
-  const num = (a: string) => {
-    let n = addrNum.get(a);
-    if (n === undefined) addrNum.set(a, (n = ip4ToInt(a)));
-    return n;
-  };
+  const revNatOf = new Map<number, number>();
 
   for (const b of d.backends) {
     const proto = PROTO_NUMBER[b.protocol];
-    const addr = num(b.addr);
-    const key = tupleKey(addr, b.port, proto);
-    const id = ids.backends.acquire(key);
-    backendKeys.add(key);
-    backendIdOf.set(`${b.addr}:${b.port}/${b.protocol}`, id);
-    state.backends.set(id, { addr, port: b.port, proto, state: STATE_NUMBER[b.state], flags: b.local ? MB_BE_F_LOCAL : 0 });
+    b.id = ids.backends.acquire(b.ip, b.port, proto);
+    state.backends.set(b.id, { addr: b.ip, port: b.port, proto, state: STATE_NUMBER[b.state], flags: b.local ? MB_BE_F_LOCAL : 0 });
   }
 
   let maglevCount = 0;
   let maglevOverflow = 0;
   for (const f of d.frontends) {
     const proto = PROTO_NUMBER[f.protocol];
-    const addr = num(f.addr);
-    const rkey = tupleKey(addr, f.port, proto);
+    const addr = f.ip;
+    const rkey = tupleNum(addr, f.port, proto);
     const revNat = ids.revnat.acquire(rkey);
-    revnatKeys.add(rkey);
-    revNatOf.set(`${f.addr}:${f.port}/${f.protocol}`, revNat);
+    revNatOf.set(rkey, revNat);
     state.revnat.set(revNat, { addr, port: f.port });
     const put = (scope: number, s: ScopeSpec) => {
-      const slots = s.backends.map((b) => backendIdOf.get(`${b.addr}:${b.port}/${f.protocol}`)!);
+      const slots = new Array<number>(s.backends.length);
+      for (let i = 0; i < slots.length; i++) slots[i] = s.backends[i]!.id;
       let flags = s.flags;
       if (scope === MB_LB_SCOPE_EXT && flags & MB_SVC_F_MAGLEV && slots.length > 0) {
         if (slots.length >= opts.maglevSize) {
@@ -172,8 +229,7 @@ export function buildState(d: DesiredState, ids: { backends: IdAllocator; revnat
           state.maglev.set(revNat, name);
         }
       }
-      const k: FeKey = { addr, port: f.port, proto, scope };
-      state.frontends.set(feKey(k), { ...k, head: { count: slots.length, revNat, flags, timeout: s.affinityTimeout }, slots });
+      state.frontends.set(feNum(addr, f.port, proto, scope), { addr, port: f.port, proto, scope, head: { count: slots.length, revNat, flags, timeout: s.affinityTimeout }, slots });
     };
     if (f.ext) put(MB_LB_SCOPE_EXT, f.ext);
     put(MB_LB_SCOPE_INT, f.int);
@@ -181,33 +237,46 @@ export function buildState(d: DesiredState, ids: { backends: IdAllocator; revnat
   if (maglevOverflow > 0) {
     warnings.push({ message: `${maglevOverflow} external frontends get no Maglev table (the datapath holds ${opts.maglevMax}); they choose backends at random` });
   }
-  ids.backends.retain(backendKeys);
-  ids.revnat.retain(revnatKeys);
-  return { state, tables, warnings, revNatOf, backendIdOf };
+  ids.backends.sweep();
+  ids.revnat.sweep();
+  return { state, tables, warnings, revNatOf };
 }
 
-export interface SlotWrite extends FeKey {
-  slot: number;
-  backendId: number;
-}
+/** Entries of mb_lb4_svc to write or delete, as parallel lists (no object per entry). */
+export class SlotList {
+  readonly fe: FeKey[] = [];
+  readonly slot: number[] = [];
+  /** Backend id to write (0 for service entries and deletions). */
+  readonly backendId: number[] = [];
 
-export interface HeadWrite extends FeKey {
-  head: HeadValue;
-}
+  get length(): number {
+    return this.fe.length;
+  }
 
-export interface SlotRef extends FeKey {
-  slot: number;
+  push(fe: FeKey, slot: number, backendId = 0): void {
+    this.fe.push(fe);
+    this.slot.push(slot);
+    this.backendId.push(backendId);
+  }
+
+  /** As objects, for tests and messages. */
+  toArray(): Array<FeKey & { slot: number; backendId: number }> {
+    return this.fe.map((f, i) => ({ addr: f.addr, port: f.port, proto: f.proto, scope: f.scope, slot: this.slot[i]!, backendId: this.backendId[i]! }));
+  }
 }
 
 export interface SyncPlan {
-  backendPuts: Array<[number, BackendValue]>;
+  /** Ids whose entry (in the wanted state's table) is new or changed. */
+  backendPuts: number[];
   revnatPuts: Array<[number, RevnatValue]>;
-  slotPuts: SlotWrite[];
+  /** Backend slots (slot ≥ 1) to write. */
+  slotPuts: SlotList;
   /** rev_nat_id → table name to insert. */
   maglevPuts: Array<[number, string]>;
-  headPuts: HeadWrite[];
-  /** Heads of removed frontends first, then slots. */
-  svcDeletes: SlotRef[];
+  /** Frontends (of the wanted state) whose service entry (slot 0) is new or changed. */
+  headPuts: FeState[];
+  /** Service entries of removed frontends first, then slots. */
+  svcDeletes: SlotList;
   maglevDeletes: number[];
   revnatDeletes: number[];
   backendDeletes: number[];
@@ -217,39 +286,38 @@ function sameHead(a: HeadValue | undefined, b: HeadValue): boolean {
   return a !== undefined && a.count === b.count && a.revNat === b.revNat && a.flags === b.flags && a.timeout === b.timeout;
 }
 
-function sameBackend(a: BackendValue | undefined, b: BackendValue): boolean {
-  return a !== undefined && a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.state === b.state && a.flags === b.flags;
-}
 
 /** The writes that turn `cur` into `want` (see the order above). */
 export function planSync(cur: LbState, want: LbState): SyncPlan {
-  const p: SyncPlan = { backendPuts: [], revnatPuts: [], slotPuts: [], maglevPuts: [], headPuts: [], svcDeletes: [], maglevDeletes: [], revnatDeletes: [], backendDeletes: [] };
-  for (const [id, v] of want.backends) if (!sameBackend(cur.backends.get(id), v)) p.backendPuts.push([id, v]);
+  const p: SyncPlan = { backendPuts: [], revnatPuts: [], slotPuts: new SlotList(), maglevPuts: [], headPuts: [], svcDeletes: new SlotList(), maglevDeletes: [], revnatDeletes: [], backendDeletes: [] };
+  const lim = Math.max(want.backends.limit, cur.backends.limit);
+  for (let id = 1; id < lim; id++) {
+    const w = want.backends.has(id);
+    if (w && !want.backends.same(id, cur.backends)) p.backendPuts.push(id);
+    else if (!w && cur.backends.has(id)) p.backendDeletes.push(id);
+  }
   for (const [id, v] of want.revnat) {
     const c = cur.revnat.get(id);
     if (!c || c.addr !== v.addr || c.port !== v.port) p.revnatPuts.push([id, v]);
   }
-  const slotDeletes: SlotRef[] = [];
-  for (const [k, w] of want.frontends) {
+  const slotDeletes = new SlotList();
+  want.frontends.forEach((w, k) => {
     const c = cur.frontends.get(k);
-    const key: FeKey = { addr: w.addr, port: w.port, proto: w.proto, scope: w.scope };
-    for (let i = 0; i < w.slots.length; i++) {
-      if (c?.slots[i] !== w.slots[i]) p.slotPuts.push({ ...key, slot: i + 1, backendId: w.slots[i]! });
-    }
-    if (!sameHead(c?.head, w.head!)) p.headPuts.push({ ...key, head: w.head! });
-    if (c) for (let i = w.slots.length; i < c.slots.length; i++) if (c.slots[i]) slotDeletes.push({ ...key, slot: i + 1 });
-  }
-  for (const [k, c] of cur.frontends) {
-    if (want.frontends.has(k)) continue;
-    const key: FeKey = { addr: c.addr, port: c.port, proto: c.proto, scope: c.scope };
-    if (c.head) p.svcDeletes.push({ ...key, slot: 0 });
-    for (let i = 0; i < c.slots.length; i++) if (c.slots[i]) slotDeletes.push({ ...key, slot: i + 1 });
-  }
-  p.svcDeletes.push(...slotDeletes);
+    const ws = w.slots;
+    const cs = c?.slots;
+    for (let i = 0; i < ws.length; i++) if (cs === undefined || cs[i] !== ws[i]) p.slotPuts.push(w, i + 1, ws[i]!);
+    if (!sameHead(c?.head, w.head!)) p.headPuts.push(w);
+    if (cs) for (let i = ws.length; i < cs.length; i++) if (cs[i]) slotDeletes.push(w, i + 1);
+  });
+  cur.frontends.forEach((c, k) => {
+    if (want.frontends.has(k)) return;
+    if (c.head) p.svcDeletes.push(c, 0);
+    for (let i = 0; i < c.slots.length; i++) if (c.slots[i]) slotDeletes.push(c, i + 1);
+  });
+  for (let i = 0; i < slotDeletes.length; i++) p.svcDeletes.push(slotDeletes.fe[i]!, slotDeletes.slot[i]!);
   for (const [id, name] of want.maglev) if (cur.maglev.get(id) !== name) p.maglevPuts.push([id, name]);
   for (const id of cur.maglev.keys()) if (!want.maglev.has(id)) p.maglevDeletes.push(id);
   for (const id of cur.revnat.keys()) if (!want.revnat.has(id)) p.revnatDeletes.push(id);
-  for (const id of cur.backends.keys()) if (!want.backends.has(id)) p.backendDeletes.push(id);
   return p;
 }
 

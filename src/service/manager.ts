@@ -22,10 +22,12 @@ import { isIp4 } from '../net/ip4.ts';
 import { serviceName } from './allocate.ts';
 import { backendAddress, BackendIndex } from './backends.ts';
 import { desiredState, type DesiredState, type LbWarning, type ServiceInput } from './desired.ts';
-import { IdAllocator } from './ids.ts';
+import { BackendIds, IdAllocator } from './ids.ts';
 import { applyPlan, readMaps } from './lbmaps.ts';
 import { buildState, planSize, planSync, type Built, type LbState } from './lbstate.ts';
-import { serviceView } from './view.ts';
+import { tupleNum } from './keys.ts';
+import { PROTO_NUMBER } from './lbstate.ts';
+import { serviceView, type Programmed } from './view.ts';
 
 /** Store prefixes the manager reads (see src/agent/objects.ts). */
 const SLICES_PREFIX = ENDPOINTSLICES_PREFIX;
@@ -53,7 +55,10 @@ export interface ServiceManagerOptions {
 export interface SyncStats {
   /** When the last sync ended. */
   at: string;
+  /** Whole sync; of which computing the desired state and the plan, and writing the maps. */
   ms: number;
+  computeMs: number;
+  writeMs: number;
   services: number;
   frontends: number;
   backends: number;
@@ -76,12 +81,14 @@ interface Computed {
   inputs: Map<string, ServiceInput>;
   desired: DesiredState;
   built: Built;
+  /** For the API, made on first use. */
+  programmed?: Programmed;
 }
 
 export class ServiceManager {
   readonly #o: ServiceManagerOptions;
   readonly #log: Logger;
-  readonly #ids = { backends: new IdAllocator('backend', 1, 0xffff_ffff), revnat: new IdAllocator('rev-NAT', 1, MB_LB_REVNAT_MAX - 1) };
+  readonly #ids = { backends: new BackendIds(), revnat: new IdAllocator('rev-NAT', 1, MB_LB_REVNAT_MAX - 1) };
   #mirror: LbState;
   /** Kernel ids of the Maglev tables in the maps, by name. */
   readonly #tableIds = new Map<string, number>();
@@ -107,7 +114,8 @@ export class ServiceManager {
   static async start(o: ServiceManagerOptions): Promise<ServiceManager> {
     const snap = readMaps(o.datapath);
     const m = new ServiceManager(o, snap.state);
-    for (const [key, id] of snap.backendIds) m.#ids.backends.claim(key, id);
+    const be = snap.state.backends;
+    for (const id of snap.backendIds) m.#ids.backends.claim(be.addr[id]!, be.port[id]!, be.proto[id]!, id);
     for (const [key, id] of snap.revNatIds) m.#ids.revnat.claim(key, id);
     for (const [revNat, mapId] of snap.maglevMapIds) {
       const name = snap.state.maglev.get(revNat);
@@ -140,7 +148,7 @@ export class ServiceManager {
     const warnings = this.#warningsByService(last);
     return [...last.inputs.entries()]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .map(([name, input]) => serviceView(input.spec, input.ports, byService.get(name) ?? [], last.built, this.#o.lbMode, warnings.get(name)));
+      .map(([name, input]) => serviceView(input.spec, input.ports, byService.get(name) ?? [], this.#programmed(last), this.#o.lbMode, warnings.get(name)));
   }
 
   get(namespace: string, name: string): ServiceJSON | undefined {
@@ -149,7 +157,16 @@ export class ServiceManager {
     const input = last?.inputs.get(key);
     if (!last || !input) return undefined;
     const frontends = last.desired.frontends.filter((f) => f.service === key);
-    return serviceView(input.spec, input.ports, frontends, last.built, this.#o.lbMode, this.#warningsByService(last).get(key));
+    return serviceView(input.spec, input.ports, frontends, this.#programmed(last), this.#o.lbMode, this.#warningsByService(last).get(key));
+  }
+
+  #programmed(c: Computed): Programmed {
+    if (!c.programmed) {
+      const backendIds = new Map<number, number>();
+      for (const b of c.desired.backends) backendIds.set(tupleNum(b.ip, b.port, PROTO_NUMBER[b.protocol]), b.id);
+      c.programmed = { built: c.built, backendIds };
+    }
+    return c.programmed;
   }
 
   /** Marks a backend (every service's ADDR:PORT) for maintenance, or back to active. */
@@ -210,9 +227,10 @@ export class ServiceManager {
     const t0 = performance.now();
     const computed = this.#compute();
     const plan = planSync(this.#mirror, computed.built.state);
+    const t1 = performance.now();
     let tables = 0;
     try {
-      tables = applyPlan(this.#o.datapath, plan, computed.built.tables, this.#o.maglevTableSize, this.#tableIds).tablesBuilt;
+      tables = applyPlan(this.#o.datapath, plan, computed.built.state, computed.built.tables, this.#o.maglevTableSize, this.#tableIds).tablesBuilt;
     } catch (err) {
       // What the maps hold is now unknown: read them back before the next try.
       try {
@@ -226,9 +244,13 @@ export class ServiceManager {
     const used = new Set(computed.built.state.maglev.values());
     for (const name of [...this.#tableIds.keys()]) if (!used.has(name)) this.#tableIds.delete(name);
     this.#last = computed;
+    const t2 = performance.now();
+    const round = (ms: number) => Math.round(ms * 10) / 10;
     const stats: SyncStats = {
       at: new Date().toISOString(),
-      ms: Math.round((performance.now() - t0) * 10) / 10,
+      ms: round(t2 - t0),
+      computeMs: round(t1 - t0),
+      writeMs: round(t2 - t1),
       services: computed.inputs.size,
       frontends: computed.desired.frontends.length,
       backends: computed.desired.backends.length,

@@ -4,15 +4,22 @@
 import type { ServiceBackendJSON, ServiceFrontendJSON, ServiceJSON, ServiceScopeJSON } from '../agent/api-types.ts';
 import { MB_LB_SCOPE_EXT, MB_LB_SCOPE_INT } from '../datapath/abi.ts';
 import type { ServiceSpec } from '../k8s/service.ts';
-import { ip4ToInt } from '../net/ip4.ts';
 import type { PortBackends } from './backends.ts';
-import { frontendKey, type FrontendSpec, type ScopeSpec } from './desired.ts';
+import type { FrontendSpec, ScopeSpec } from './desired.ts';
 import { svcFlagNames } from './flags.ts';
+import { tupleNum } from './keys.ts';
 import { feKey, PROTO_NUMBER, type Built } from './lbstate.ts';
 
-export function serviceView(spec: ServiceSpec, ports: readonly PortBackends[], frontends: readonly FrontendSpec[], built: Built | undefined, lbMode: 'snat' | 'dsr', warnings: readonly string[] = []): ServiceJSON {
+/** What the view needs of a sync: the map layout, and the backend id of each backend (by tupleNum). */
+export interface Programmed {
+  built: Built;
+  backendIds: ReadonlyMap<number, number>;
+}
+
+export function serviceView(spec: ServiceSpec, ports: readonly PortBackends[], frontends: readonly FrontendSpec[], programmed: Programmed | undefined, lbMode: 'snat' | 'dsr', warnings: readonly string[] = []): ServiceJSON {
+  const built = programmed?.built;
   const scope = (f: FrontendSpec, s: ScopeSpec, n: number): ServiceScopeJSON => {
-    const programmed = built?.state.frontends.get(feKey({ addr: ip4ToInt(f.addr), port: f.port, proto: PROTO_NUMBER[f.protocol], scope: n }));
+    const programmed = built?.state.frontends.get(feKey({ addr: f.ip, port: f.port, proto: PROTO_NUMBER[f.protocol], scope: n }));
     return { flags: svcFlagNames(programmed?.head?.flags ?? s.flags), backends: s.backends.map((b) => `${b.addr}:${b.port}`) };
   };
   const lbIPs = spec.type === 'LoadBalancer'
@@ -39,7 +46,7 @@ export function serviceView(spec: ServiceSpec, ports: readonly PortBackends[], f
         const j: ServiceBackendJSON = { address: b.addr, port: b.port, protocol: b.protocol, state: b.state, local: b.local, source: b.source };
         if (b.nodeName !== undefined) j.nodeName = b.nodeName;
         if (b.pod !== undefined) j.pod = b.pod;
-        const id = b.protocol === 'SCTP' ? undefined : built?.backendIdOf.get(`${b.addr}:${b.port}/${b.protocol}`);
+        const id = b.protocol === 'SCTP' ? undefined : programmed?.backendIds.get(tupleNum(b.ip, b.port, PROTO_NUMBER[b.protocol]));
         if (id !== undefined) j.backendId = id;
         return j;
       }),
@@ -51,7 +58,7 @@ export function serviceView(spec: ServiceSpec, ports: readonly PortBackends[], f
         protocol: f.protocol,
         type: f.type,
         portName: f.portName,
-        revNatId: built?.revNatOf.get(frontendKey(f)) ?? 0,
+        revNatId: built?.revNatOf.get(tupleNum(f.ip, f.port, PROTO_NUMBER[f.protocol])) ?? 0,
         internal: scope(f, f.int, MB_LB_SCOPE_INT),
       };
       if (f.ext) j.external = scope(f, f.ext, MB_LB_SCOPE_EXT);
