@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
-import { SANDBOX_PODS, sandboxDown, sandboxExists, sandboxUp } from '../sandbox/sandbox.ts';
-import { Topology, sleep } from '../sandbox/topology.ts';
+import { SANDBOX_PODS, SANDBOX_SERVICE, sandboxDown, sandboxExists, sandboxUp } from '../sandbox/sandbox.ts';
+import { Topology, sleep, type ProbeResult } from '../sandbox/topology.ts';
 import { formatLabels, table } from './output.ts';
 import type { Command, ParsedArgs } from './command.ts';
 
@@ -74,6 +74,10 @@ async function trafficRound(t: Topology): Promise<string> {
   }
   const f = pods[0]!;
   checks.push(t.probe(f.netnsName, 'http', t.worldIp, 8080).then((ok) => `${f.name}→world ${ok ? 'ok (masqueraded)' : 'FAIL'}`));
+  const svc = SANDBOX_SERVICE;
+  const answer = (r: ProbeResult) => (r.ok ? `${r.pod?.split('/')[1]}` : 'FAIL');
+  checks.push(t.probeJson(f.netnsName, 'http', svc.clusterIP, svc.port).then((r) => `${f.name}→svc/${svc.name} ${answer(r)}`));
+  checks.push(t.probeJson(t.worldNs, 'http', t.nodeIp, svc.nodePort).then((r) => `world→nodeport ${answer(r)}`));
   const results = await Promise.all(checks);
   const st = await t.client.get<{ datapath: { forwarded: { packets: string }; drops: Record<string, string> } }>('/v1/status');
   const drops = Object.values(st.datapath.drops).reduce((a, b) => a + Number(b), 0);
@@ -88,7 +92,9 @@ export const sandboxCommand: Command = {
 The sandbox isolates a whole node in network namespaces (mbx-node, with a
 world host in mbx-world on 198.18.0.0/24 (the benchmarking range)), runs an agent there on the default
 socket, and creates the pods demo/frontend, demo/backend-1 and demo/backend-2
-through the membrane-cni plugin, each serving HTTP on :8080. Nothing it does
+through the membrane-cni plugin, each serving HTTP on :8080, with a Service
+demo/backend (ClusterIP 10.96.0.10:80, NodePort 30080) in front of the
+backends. Nothing it does
 can send a packet off this machine.`,
   sub: [up, down, runCmd],
 };

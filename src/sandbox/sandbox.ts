@@ -27,8 +27,33 @@ export function sandboxSpec(socket = DEFAULT_SOCKET): TopologySpec {
     uplink: '198.18.0',
     workDir: SANDBOX_DIR,
     pinDir: '/sys/fs/bpf/membrane-sandbox',
+    serviceCidr: SANDBOX_SERVICE_CIDR,
     socket,
   };
+}
+
+export const SANDBOX_SERVICE_CIDR = '10.96.0.0/16';
+/** The sandbox's service: ClusterIP and NodePort in front of the backend pods. */
+export const SANDBOX_SERVICE = { namespace: 'demo', name: 'backend', clusterIP: '10.96.0.10', port: 80, nodePort: 30080 } as const;
+
+export function serviceManifest(): string {
+  const s = SANDBOX_SERVICE;
+  return `apiVersion: v1
+kind: Service
+metadata:
+  name: ${s.name}
+  namespace: ${s.namespace}
+spec:
+  type: NodePort
+  clusterIP: ${s.clusterIP}
+  selector:
+    app: backend
+  ports:
+  - name: http
+    port: ${s.port}
+    targetPort: http
+    nodePort: ${s.nodePort}
+`;
 }
 
 interface SandboxState {
@@ -71,6 +96,9 @@ export async function sandboxUp(log: (s: string) => void, socket = DEFAULT_SOCKE
       const pod = await t.addPod(p.namespace, p.name, { server: true, detached: true });
       log(`pod ${p.namespace}/${p.name} is up at ${pod.ip} (made by the membrane-cni plugin)`);
     }
+    const s = SANDBOX_SERVICE;
+    log(`applying Service ${s.namespace}/${s.name}: ClusterIP ${s.clusterIP}:${s.port} and NodePort ${t.nodeIp}:${s.nodePort} in front of the backend pods`);
+    await t.client.post('/v1/apply', { manifest: serviceManifest(), source: 'sandbox' });
     t.worldServer = await startServer(t.worldNs, 'world', { detached: true });
     const state: SandboxState = {
       socket,
