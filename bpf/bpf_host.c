@@ -53,7 +53,15 @@ static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_en
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
-/* ICMP port unreachable for the packet `t`, sent back out of this device. */
+/*
+ * ICMP port unreachable for the packet `t`, sent back out of this device.
+ * The ICMP payload is the original IP header and 8 bytes, except for a
+ * CHECKSUM_PARTIAL packet (from a local socket through a veth): the kernel
+ * refuses to cut such a packet before its L4 checksum field, so a TCP one
+ * keeps its whole 20-byte header (RFC 1812 allows more than 8 bytes). The
+ * skb stays CHECKSUM_PARTIAL with its checksum start inside the ICMP
+ * payload; a veth peer trusts it as it is.
+ */
 static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 *t)
 {
 	__u16 inner[MB_ICMP_INNER_MAX / 2];
@@ -63,14 +71,20 @@ static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 
 
 	/* Event first: the reply no longer has the client's tuple. */
 	mb_np_drop_event(t, MB_DROP_NO_SERVICE, skb->ingress_ifindex, skb->len);
+	if (bpf_skb_change_tail(skb, ETH_HLEN + inner_len, 0) < 0) {
+		if (t->proto != IPPROTO_TCP)
+			return TC_ACT_SHOT;
+		inner_len = ((t->ihl & 0xf) * 4 + sizeof(struct tcphdr)) & 0x7f;
+		if (bpf_skb_change_tail(skb, ETH_HLEN + inner_len, 0) < 0)
+			return TC_ACT_SHOT;
+	}
 	if (inner_len > sizeof(inner) || inner_len < sizeof(struct iphdr) + 8)
 		return TC_ACT_SHOT;
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN, inner, inner_len) < 0)
 		return TC_ACT_SHOT;
 	mb_icmp_frame_build(&f, &eth, t, inner, inner_len);
-	if (bpf_skb_change_tail(skb, ETH_HLEN + inner_len, 0) < 0 ||
-	    bpf_skb_adjust_room(skb, MB_ICMP_GROW, BPF_ADJ_ROOM_MAC, 0) < 0 ||
+	if (bpf_skb_adjust_room(skb, MB_ICMP_GROW, BPF_ADJ_ROOM_MAC, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, 0, &f, sizeof(f), 0) < 0)
 		return TC_ACT_SHOT;
 	return bpf_redirect(skb->ifindex, 0);

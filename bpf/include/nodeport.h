@@ -236,7 +236,7 @@ static __always_inline void mb_np_drop_event(const struct mb_tuple4 *t, __u8 rea
  */
 #define MB_ICMP_DEST_UNREACH 3
 #define MB_ICMP_PORT_UNREACH 3
-#define MB_ICMP_INNER_MAX (60 + 8) /* longest IPv4 header + 8 bytes */
+#define MB_ICMP_INNER_MAX (60 + 20) /* longest IPv4 header + 8 bytes, or + a TCP header (bpf_host) */
 #define MB_ICMP_GROW (sizeof(struct iphdr) + 8)
 
 struct mb_icmp_frame {

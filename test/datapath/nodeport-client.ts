@@ -2,6 +2,7 @@
 // (node runs it as TypeScript). Prints JSON lines.
 //   http HOST PORT [LOCALPORT]   GET /, prints the pod server's answer + peer, localPort
 //   udp HOST PORT [LOCALPORT]    one "who" datagram (pod server port 8081), prints the answer + peer
+//   bulk HOST PORT MIB           TCP to an echo server: sends MIB MiB, prints {ok, bytes, ms} once all came back
 //   hold HOST PORT               TCP to an echo server: prints {"localPort"} once
 //                                connected, then writes each stdin line and prints
 //                                {"echo": line} for each line echoed back
@@ -21,7 +22,7 @@ function fail(e: Error & { code?: string }): never {
   out({ ok: false, error: e.message, code: e.code ?? 'ERROR' });
   process.exit(1);
 }
-setTimeout(() => fail(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })), mode === 'hold' ? 120_000 : 3_000).unref();
+setTimeout(() => fail(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })), mode === 'hold' ? 120_000 : mode === 'bulk' ? 20_000 : 3_000).unref();
 
 if (mode === 'http') {
   const req = http.get({ host, port, path: '/', agent: false, ...(localPort ? { localPort } : {}) }, (res) => {
@@ -47,6 +48,19 @@ if (mode === 'http') {
     send();
     setInterval(send, 300).unref();
   });
+} else if (mode === 'bulk') {
+  const total = Number(localText) * 1024 * 1024;
+  const started = Date.now();
+  let got = 0;
+  const s = net.connect({ host: host!, port }, () => s.end(Buffer.alloc(total, 0x6d)));
+  s.on('data', (d) => {
+    got += d.length;
+    if (got >= total) {
+      out({ ok: got === total, bytes: got, ms: Date.now() - started });
+      process.exit(0);
+    }
+  });
+  s.on('error', fail);
 } else if (mode === 'hold') {
   const s = net.connect({ host: host!, port }, () => {
     out({ ok: true, localPort: s.localPort, peer: s.remoteAddress });
@@ -66,5 +80,5 @@ if (mode === 'http') {
   s.on('error', fail);
   s.on('close', () => process.exit(0));
 } else {
-  fail(new Error('usage: nodeport-client http|udp|hold HOST PORT [LOCALPORT]'));
+  fail(new Error('usage: nodeport-client http|udp|bulk|hold HOST PORT [LOCALPORT|MIB]'));
 }

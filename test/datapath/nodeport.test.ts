@@ -56,14 +56,15 @@ interface ClientResult {
   peer?: string;
   peerPort?: number;
   localPort?: number;
+  bytes?: number;
   code?: string;
   ms: number;
 }
 
-/** Runs the client in the world netns. */
-async function client(mode: 'http' | 'udp', host: string, port: number, localPort?: number): Promise<ClientResult> {
+/** Runs the client in the world netns (`extra`: the local port, or MiB for bulk). */
+async function client(mode: 'http' | 'udp' | 'bulk', host: string, port: number, extra?: number): Promise<ClientResult> {
   const started = performance.now();
-  const child = spawn('ip', ['netns', 'exec', t.worldNs, NODE_BIN, CLIENT, mode, host, String(port), ...(localPort ? [String(localPort)] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', t.worldNs, NODE_BIN, CLIENT, mode, host, String(port), ...(extra ? [String(extra)] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -138,6 +139,7 @@ function programServices(): void {
   maps.setFrontend(fe(30098), { revNatId: 12, flags: np | MB_SVC_F_LOCAL, active: [] });
   maps.setFrontend(fe(30090), { revNatId: 13, flags: np, active: [REMOTE] });
   maps.setFrontend(fe(30091, IPPROTO_UDP), { revNatId: 14, flags: np | MB_SVC_F_DSR, active: [REMOTE + 1] });
+  maps.setFrontend(fe(30008), { revNatId: 15, flags: np | MB_SVC_F_DSR, active: ECHO });
 }
 
 function programBackends(): void {
@@ -386,6 +388,30 @@ for (const mode of ['tc', 'xdp'] as const) {
         assert.ok((xdpAfter.xdp_redirect ?? 0) >= (xdpBefore.xdp_redirect ?? 0) + 4, `XDP forwarded both ways: ${JSON.stringify(xdpAfter)}`);
       }
     });
+
+    test('bulk TCP both ways (GSO/TSO packets from the pods), SNAT and DSR', async () => {
+      for (const port of [30007, 30008]) {
+        const r = await client('bulk', nodeIp, port, 8);
+        assert.equal(r.ok, true, `${port}: ${JSON.stringify(r)}`);
+        assert.equal(r.bytes, 8 * 1024 * 1024);
+      }
+    });
+
+    if (mode === 'tc') {
+      test('a client whose packets are CHECKSUM_PARTIAL (veth with tx offload): tc translates and rejects them too', async () => {
+        await t.inWorld('ethtool', '-K', 'eth0', 'tx', 'on');
+        try {
+          for (const port of [30080, 30081, 30090]) {
+            const r = await client('http', nodeIp, port);
+            assert.equal(r.ok, true, `${port}: ${JSON.stringify(r)}`);
+          }
+          assert.equal((await client('bulk', nodeIp, 30007, 8)).ok, true);
+          assert.equal((await client('http', nodeIp, 30099)).code, 'ECONNREFUSED');
+        } finally {
+          await t.inWorld('ethtool', '-K', 'eth0', 'tx', 'off');
+        }
+      });
+    }
 
     test('the node’s own traffic and non-frontends are untouched', async () => {
       assert.equal(await t.ping(t.worldNs, nodeIp), true);
