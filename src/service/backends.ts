@@ -132,24 +132,25 @@ export class BackendIndex {
           const state = conditionState(ep.conditions);
           const addr = ep.addresses[0];
           if (state === undefined || addr === undefined) continue;
-          const b: BackendSpec = {
+          // Every field set, always in this order: one object shape for all backends.
+          const ref = ep.targetRef;
+          add({
             addr,
             ip: ip4Num(addr),
             port: sp.port,
             protocol: port.protocol,
             state,
             local: ep.nodeName === nodeName || this.#localAddrs.has(addr),
+            nodeName: ep.nodeName,
+            pod: ref?.name && (ref.kind === undefined || ref.kind === 'Pod') ? `${ref.namespace ?? slice.namespace}/${ref.name}` : undefined,
             source: 'EndpointSlice',
-          };
-          if (ep.nodeName !== undefined) b.nodeName = ep.nodeName;
-          if (ep.targetRef?.name && (ep.targetRef.kind === undefined || ep.targetRef.kind === 'Pod')) b.pod = `${ep.targetRef.namespace ?? slice.namespace}/${ep.targetRef.name}`;
-          add(b);
+          });
         }
       }
       for (const { ep, pod } of selected) {
         const target = typeof port.targetPort === 'number' ? port.targetPort : findNamedPort(pod, port.targetPort, port.protocol);
         if (target === undefined) continue; // the pod has no such named port: not a backend (as upstream)
-        add({ addr: ep.ipv4, ip: ip4Num(ep.ipv4), port: target, protocol: port.protocol, state: 'active', local: true, nodeName: this.#in.nodeName, pod: `${ep.podNamespace}/${ep.podName}`, source: 'selector' });
+        add({ addr: ep.ipv4, ip: ip4Num(ep.ipv4), port: target, protocol: port.protocol, state: 'active', local: true, nodeName, pod: `${ep.podNamespace}/${ep.podName}`, source: 'selector' });
       }
       if (this.#states.size > 0) for (const b of backends) if (this.#states.get(addrPortKey(b.ip, b.port)) === 'maintenance') b.state = 'maintenance';
       if (backends.length > 1) backends.sort((a, b) => a.ip - b.ip || a.port - b.port);

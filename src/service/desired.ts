@@ -102,10 +102,17 @@ export interface ServiceInput {
 
 const RANK: Record<BackendState, number> = { active: 2, terminating: 1, maintenance: 0 };
 
-/** The port's backends that get new connections under a traffic policy (`merged[i]` is `all[i]` as a DesiredBackend). */
-function scopeBackends(all: readonly BackendSpec[], merged: readonly DesiredBackend[], policy: TrafficPolicy | undefined): DesiredBackend[] {
-  const out: DesiredBackend[] = [];
-  for (let i = 0; i < all.length; i++) {
+/**
+ * The port's backends that get new connections under a traffic policy
+ * (`merged[i]` is `all[i]` as a DesiredBackend); `merged` itself when that
+ * is all of them (the common case: no copy).
+ */
+function scopeBackends(all: readonly BackendSpec[], merged: DesiredBackend[], policy: TrafficPolicy | undefined): DesiredBackend[] {
+  let i = 0;
+  while (i < all.length && all[i]!.state === 'active' && (policy !== 'Local' || all[i]!.local)) i++;
+  if (i === all.length) return merged;
+  const out = merged.slice(0, i);
+  for (; i < all.length; i++) {
     const b = all[i]!;
     if (b.state === 'active' && (policy !== 'Local' || b.local)) out.push(merged[i]!);
   }
@@ -173,7 +180,7 @@ export function desiredState(services: readonly ServiceInput[], cfg: DesiredConf
         merged[i] = m;
       }
       const intBackends = scopeBackends(all, merged, s.internalTrafficPolicy);
-      const extBackends = scopeBackends(all, merged, s.externalTrafficPolicy);
+      const extBackends = s.externalTrafficPolicy === s.internalTrafficPolicy || s.externalTrafficPolicy === undefined ? intBackends : scopeBackends(all, merged, s.externalTrafficPolicy);
       const make = (type: FrontendType, addr: string, port: number, external: boolean): void => {
         const ip = ip4Num(addr);
         const key = tupleNum(ip, port, proto);

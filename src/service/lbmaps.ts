@@ -12,10 +12,7 @@ import {
   emptyState, feKey, tupleKey, type BackendValue, type FeKey, type FeState, type HeadValue, type LbState, type MaglevSpec,
   type RevnatValue, type SyncPlan,
 } from './lbstate.ts';
-import {
-  allKeysRaw, arrayIndexKeys, closeFd, createInnerArray, deleteBatchRaw, deleteRaw, dumpRaw, lookupRaw, mapFdById, updateBatchRaw,
-  updateRaw,
-} from './rawmap.ts';
+import { allKeysRaw, arrayIndexKeys, closeFd, createInnerArray, deleteBatchRaw, dumpRaw, lookupRaw, mapFdById, updateBatchRaw } from './rawmap.ts';
 import { mapInfo } from '../datapath/map.ts';
 
 export const KEY_SIZE = 12; // mb_lb4_key
@@ -193,11 +190,14 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, want: LbState, tables: R
   }
 
   if (plan.maglevPuts.length > 0) {
-    const key = Buffer.alloc(4);
-    const value = Buffer.alloc(4);
+    // One batch for the outer map: every update of a map-in-map waits for
+    // an RCU grace period (maybe_wait_bpf_programs), a batch waits once.
+    const n = plan.maglevPuts.length;
+    const keys = Buffer.allocUnsafe(4 * n);
+    const values = Buffer.allocUnsafe(4 * n);
     const fds = new Map<string, number>();
     try {
-      for (const [revNat, name] of plan.maglevPuts) {
+      plan.maglevPuts.forEach(([revNat, name], i) => {
         let fd = fds.get(name);
         if (fd === undefined) {
           const have = existing.get(name);
@@ -217,10 +217,10 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, want: LbState, tables: R
           }
           fds.set(name, fd);
         }
-        key.writeUInt32LE(revNat);
-        value.writeUInt32LE(fd);
-        updateRaw(dp.maglevFd, key, value, 'mb_lb4_maglev');
-      }
+        keys.writeUInt32LE(revNat, 4 * i);
+        values.writeUInt32LE(fd, 4 * i);
+      });
+      updateBatchRaw(dp.maglevFd, keys, values, n, 'mb_lb4_maglev');
     } finally {
       for (const fd of fds.values()) closeFd(fd);
     }
@@ -244,11 +244,9 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, want: LbState, tables: R
     deleteBatchRaw(dp.lbServices.fd, ks, KEY_SIZE, n, 'mb_lb4_svc');
   }
   if (plan.maglevDeletes.length > 0) {
-    const key = Buffer.alloc(4);
-    for (const revNat of plan.maglevDeletes) {
-      key.writeUInt32LE(revNat);
-      deleteRaw(dp.maglevFd, key, 'mb_lb4_maglev');
-    }
+    const keys = Buffer.allocUnsafe(4 * plan.maglevDeletes.length);
+    plan.maglevDeletes.forEach((revNat, i) => keys.writeUInt32LE(revNat, 4 * i));
+    deleteBatchRaw(dp.maglevFd, keys, 4, plan.maglevDeletes.length, 'mb_lb4_maglev');
   }
   for (const [ids, fd, what] of [[plan.revnatDeletes, dp.lbRevnat.fd, 'mb_lb4_revnat'], [plan.backendDeletes, dp.lbBackends.fd, 'mb_lb4_backend']] as const) {
     if (ids.length === 0) continue;

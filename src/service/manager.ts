@@ -59,6 +59,8 @@ export interface SyncStats {
   ms: number;
   computeMs: number;
   writeMs: number;
+  /** CPU time of the agent process during the sync (all threads, user + system). */
+  cpuMs: number;
   services: number;
   frontends: number;
   backends: number;
@@ -225,6 +227,7 @@ export class ServiceManager {
   /** One full sync, synchronously: compute, plan, write. Exposed for benchmarks and tests. */
   syncNow(): SyncStats {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const computed = this.#compute();
     const plan = planSync(this.#mirror, computed.built.state);
     const t1 = performance.now();
@@ -245,12 +248,14 @@ export class ServiceManager {
     for (const name of [...this.#tableIds.keys()]) if (!used.has(name)) this.#tableIds.delete(name);
     this.#last = computed;
     const t2 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
     const round = (ms: number) => Math.round(ms * 10) / 10;
     const stats: SyncStats = {
       at: new Date().toISOString(),
       ms: round(t2 - t0),
       computeMs: round(t1 - t0),
       writeMs: round(t2 - t1),
+      cpuMs: round((cpu.user + cpu.system) / 1000),
       services: computed.inputs.size,
       frontends: computed.desired.frontends.length,
       backends: computed.desired.backends.length,
