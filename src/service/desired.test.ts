@@ -69,6 +69,11 @@ describe('desired state: frontends', () => {
     assert.equal(fe(desired, 'NodePort').length, 1, 'allocateLoadBalancerNodePorts defaults to true');
   });
 
+  it('says that loadBalancerSourceRanges are not enforced', () => {
+    const { desired } = scenario(svcDoc('web', '{type: LoadBalancer, loadBalancerSourceRanges: [198.18.0.0/16], ports: [{port: 80}]}'));
+    assert.deepEqual(desired.warnings, [{ service: 'shop/web', message: 'loadBalancerSourceRanges (198.18.0.0/16) are not enforced: every client can reach the LoadBalancer frontends' }]);
+  });
+
   it('TCP and UDP ports are separate frontends; SCTP is skipped with a warning', () => {
     const { desired } = scenario(svcDoc('dns', '{ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53}, {name: s, port: 99, protocol: SCTP}]}'));
     assert.deepEqual(desired.frontends.map((f) => `${f.port}/${f.protocol}`), ['53/UDP', '53/TCP']);

@@ -156,6 +156,9 @@ export function desiredState(services: readonly ServiceInput[], cfg: DesiredConf
     const extLocal = s.externalTrafficPolicy === 'Local' ? MB_SVC_F_LOCAL : 0;
     const intLocal = s.internalTrafficPolicy === 'Local' ? MB_SVC_F_LOCAL : 0;
     const extra = externalAddrs(s);
+    if (s.loadBalancerSourceRanges.length > 0) {
+      warnings.push({ service: name, message: `loadBalancerSourceRanges (${s.loadBalancerSourceRanges.join(', ')}) are not enforced: every client can reach the LoadBalancer frontends` });
+    }
 
     for (const { port: p, backends: all } of ports) {
       if (p.protocol === 'SCTP') {

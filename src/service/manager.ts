@@ -231,6 +231,8 @@ export class ServiceManager {
     const computed = this.#compute();
     const plan = planSync(this.#mirror, computed.built.state);
     const t1 = performance.now();
+    // The API shows what is wanted even when writing it fails (status().error says so).
+    this.#last = computed;
     let tables = 0;
     try {
       tables = applyPlan(this.#o.datapath, plan, computed.built.state, computed.built.tables, this.#o.maglevTableSize, this.#tableIds).tablesBuilt;
@@ -246,7 +248,6 @@ export class ServiceManager {
     this.#mirror = computed.built.state;
     const used = new Set(computed.built.state.maglev.values());
     for (const name of [...this.#tableIds.keys()]) if (!used.has(name)) this.#tableIds.delete(name);
-    this.#last = computed;
     const t2 = performance.now();
     const cpu = process.cpuUsage(cpu0);
     const round = (ms: number) => Math.round(ms * 10) / 10;
