@@ -64,14 +64,19 @@ static __always_inline void mb_ct4_rev_key(struct mb_ct4_key *k, const struct mb
 	mb_ct4_key_set(k, e->backend_addr, e->nat_addr, e->backend_port, e->nat_port, e->proto, MB_CT_DIR_REV);
 }
 
-/* True when the entry is past its idle lifetime. */
+/*
+ * True when the entry is past its idle lifetime. Signed: another CPU may
+ * have stamped last_seen_ns after this CPU read `now` (one flow's packets
+ * can be processed on several CPUs at once), and an unsigned difference
+ * would then wrap and call a busy connection dead.
+ */
 static __always_inline int mb_ct4_dead(const struct mb_ct4_entry *e, __u64 now)
 {
-	__u64 life = e->proto == IPPROTO_TCP ? MB_CT_TCP_NS : MB_CT_UDP_NS;
+	__s64 life = e->proto == IPPROTO_TCP ? MB_CT_TCP_NS : MB_CT_UDP_NS;
 
 	if (e->flags & MB_CT_F_CLOSING)
 		life = MB_CT_CLOSING_NS;
-	return now - e->last_seen_ns > life;
+	return (__s64)(now - e->last_seen_ns) > life;
 }
 
 /* Sets flags on the entry of the other direction too (FIN/RST and the first

@@ -152,6 +152,17 @@ function programBackends(): void {
   maps.setBackend({ id: REMOTE + 1, addr: t.worldIp, port: 8081, proto: IPPROTO_UDP, local: false });
 }
 
+/** TCP resets the backend pods sent (TcpOutRsts, summed). */
+async function podResets(): Promise<number> {
+  let n = 0;
+  for (const p of pods) {
+    const lines = (await t.inPod(p, 'cat', '/proc/net/snmp')).stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+    const names = lines[0]!.split(' ');
+    n += Number(lines[1]!.split(' ')[names.indexOf('OutRsts')]);
+  }
+  return n;
+}
+
 /** veth XDP counters of the node's uplink (ethtool -S), summed over queues. */
 async function xdpStats(): Promise<Record<string, number>> {
   const out = (await t.inNode('ethtool', '-S', 'uplink')).stdout;
@@ -389,12 +400,18 @@ for (const mode of ['tc', 'xdp'] as const) {
       }
     });
 
-    test('bulk TCP both ways (GSO/TSO packets from the pods), SNAT and DSR', async () => {
+    test('bulk TCP both ways (GSO/TSO packets from the pods), SNAT and DSR, in parallel: no connection is ever reset', async () => {
+      // One flow's packets are handled on several CPUs at once: a conntrack
+      // entry must never look expired to one CPU because another stamped it.
+      const rstsBefore = await podResets();
       for (const port of [30007, 30008]) {
-        const r = await client('bulk', nodeIp, port, 8);
-        assert.equal(r.ok, true, `${port}: ${JSON.stringify(r)}`);
-        assert.equal(r.bytes, 8 * 1024 * 1024);
+        const rs = await Promise.all([1, 2, 3, 4].map(() => client('bulk', nodeIp, port, 8)));
+        for (const r of rs) {
+          assert.equal(r.ok, true, `${port}: ${JSON.stringify(r)}`);
+          assert.equal(r.bytes, 8 * 1024 * 1024);
+        }
       }
+      assert.equal(await podResets(), rstsBefore, 'the backends sent no RST');
     });
 
     if (mode === 'tc') {
@@ -508,6 +525,19 @@ describe('translation, packet by packet (BPF_PROG_TEST_RUN of the programs on th
       assert.equal(icmp.icmpCsumOk, true);
       assert.deepEqual(icmp.inner, syn.subarray(14, 14 + 20 + 8), 'the original IP header and 8 bytes');
       assert.equal(icmp.length, 14 + 20 + 8 + 28);
+    });
+
+    test(`${c.prog}: a connection stamped by another CPU after this one read the clock is alive, not expired`, () => {
+      const tuple = { saddr: t.worldIp, daddr: nodeIp, sport: c.port + 5, dport: 30080, proto: 6 } as const;
+      const first = parse(runForwarded(c.prog, frame(tuple)));
+      const key = { saddr: t.worldIp, daddr: nodeIp, sport: tuple.sport, dport: 30080, proto: IPPROTO_TCP, dir: MB_CT_DIR_FWD };
+      const e = maps.ct.lookup(key)!;
+      // bpf_ktime_get_ns and process.hrtime are both CLOCK_MONOTONIC.
+      maps.ct.update(key, { ...e, last_seen_ns: process.hrtime.bigint() + 5_000_000_000n });
+      const next = parse(runForwarded(c.prog, frame(tuple, { flags: 0x10 })));
+      assert.equal(next.sport, first.sport);
+      assert.equal(next.daddr, first.daddr);
+      assert.equal(maps.ct.lookup(key)!.packets, 2n, 'the same entry counted the second packet');
     });
 
     test(`${c.prog}: a packet for no frontend is left alone`, () => {
