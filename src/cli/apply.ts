@@ -19,9 +19,10 @@ async function send(path: '/v1/apply' | '/v1/delete', values: ParsedArgs['values
   const { text, sourceName } = await readManifestText(file);
   parseManifests(text, sourceName);
   const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
-  const { results } = await client.post<{ results: ObjectResult[] }>(path, { manifest: text, source: sourceName });
+  const { results, warnings = [] } = await client.post<{ results: ObjectResult[]; warnings?: string[] }>(path, { manifest: text, source: sourceName });
   if (fmt === 'json') printJson(results);
   else for (const r of results) process.stdout.write(`${r.kind.toLowerCase()}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${r.action}\n`);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   return 0;
 }
 

@@ -280,3 +280,30 @@ describe('reading manifest files', () => {
     }
   });
 });
+
+describe('JSON manifests (the fast path)', () => {
+  const list = (items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2);
+  const ns = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+
+  it('gives the same objects as the YAML parser', () => {
+    const text = list([ns('a'), ns('b')]);
+    const fast = parseManifests(text, 'x.json').objects.map((o) => [o.kind, o.name]);
+    const viaYaml = parseManifests(`# yaml now\n${text}`, 'x.json').objects.map((o) => [o.kind, o.name]);
+    assert.deepEqual(fast, [['Namespace', 'a'], ['Namespace', 'b']]);
+    assert.deepEqual(viaYaml, fast);
+  });
+
+  it('still names the line of a bad field', () => {
+    const text = list([ns('a'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'Bad_Name' } }]);
+    assert.throws(
+      () => parseManifests(text, 'x.json'),
+      (err: unknown) => {
+        const e = err as AggregateInputError;
+        const p = e.problems[0]!;
+        assert.match(p.document, /doc 1 items\[1\]/);
+        assert.equal(p.line, text.split('\n').findIndex((l) => l.includes('"Bad_Name"')) + 1);
+        return true;
+      },
+    );
+  });
+});

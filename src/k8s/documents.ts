@@ -20,8 +20,8 @@ export interface ManifestDocument {
   item?: string;
   /** Display name for messages: `doc 2 (Pod default/web)`, `doc 3 items[1] (Namespace prod)`. */
   name: string;
-  /** 1-based line where the object starts. */
-  line: number;
+  /** 1-based line where the object starts (absent for JSON manifests, whose lines are only looked up for problems). */
+  line?: number;
   apiVersion?: string;
   kind?: string;
   body: RawObject;
@@ -149,11 +149,27 @@ export function displayName(index: number, item: string | undefined, body: RawOb
  */
 export function parseDocuments(text: string): ParsedDocuments {
   if (text.startsWith('\uFEFF')) text = text.slice(1);
-  const lineOfOffset = lineIndex(text);
   const documents: ManifestDocument[] = [];
   const problems: Problem[] = [];
 
-  parseUnits(text).forEach(({ doc, base }, i) => {
+  // Fast path: a manifest that is one JSON value (typically a List of
+  // thousands of objects) is read with JSON.parse, which is two orders of
+  // magnitude faster than the YAML parser. Line numbers are only needed
+  // for error messages: the first one asked for parses the text as YAML.
+  const json = tryJson(text);
+  if (json !== undefined) {
+    let slow: ((keys: (string | number)[]) => number | undefined) | undefined;
+    const lineOfKeys = (keys: (string | number)[]) => {
+      slow ??= unitLines(text, parseUnits(text)[0]);
+      return slow(keys);
+    };
+    addUnit(1, json, lineOfKeys, documents, problems, false);
+    return { documents, problems };
+  }
+
+  const lineOfOffset = lineIndex(text);
+  parseUnits(text).forEach((unit, i) => {
+    const { doc, base } = unit;
     const index = i + 1;
     const syntax = doc.errors[0];
     if (syntax) {
@@ -164,27 +180,7 @@ export function parseDocuments(text: string): ParsedDocuments {
       return;
     }
     if (isEmptyDocument(doc)) return;
-
-    // Line of the key (for object fields) or the item (for list elements) at
-    // the end of `keys`; the nearest existing parent's when it is absent.
-    const lineOfKeys = (keys: (string | number)[]): number | undefined => {
-      let node: unknown = doc.contents;
-      if (!isNode(node) || !node.range) return undefined;
-      let offset = node.range[0];
-      for (const k of keys) {
-        if (isMap(node)) {
-          const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(k));
-          if (!pair) break;
-          if (isNode(pair.key) && pair.key.range) offset = pair.key.range[0];
-          node = pair.value;
-        } else if (isSeq(node) && typeof k === 'number') {
-          node = node.items[k];
-          if (!isNode(node) || !node.range) break;
-          offset = node.range[0];
-        } else break;
-      }
-      return lineOfOffset(base + offset);
-    };
+    const lineOfKeys = unitLines(text, unit, lineOfOffset);
 
     let value: unknown;
     try {
@@ -193,57 +189,111 @@ export function parseDocuments(text: string): ParsedDocuments {
       problems.push({ document: `doc ${index}`, field: '(root)', reason: errorMessage(err), line: lineOfKeys([]) ?? 1 });
       return;
     }
+    addUnit(index, value, lineOfKeys, documents, problems);
+  });
+  return { documents, problems };
+}
 
-    const add = (body: unknown, prefix: (string | number)[], item: string | undefined): void => {
-      const line = lineOfKeys(prefix) ?? 1;
-      if (!isObject(body)) {
-        const where = item ? `doc ${index} ${item}` : `doc ${index}`;
-        problems.push({ document: where, field: '(root)', reason: `must be an object (a YAML mapping), got ${describeValue(body)}`, line });
-        return;
-      }
-      const kind = body['kind'];
-      const isList = kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && kind.length > 4 && Array.isArray(body['items']));
-      if (isList) {
-        const items = body['items'];
-        if (items === undefined || items === null) return; // an empty List
-        if (!Array.isArray(items)) {
-          problems.push({
-            document: displayName(index, item, body),
-            field: 'items',
-            reason: `must be a list, got ${describeValue(items)}`,
-            line: lineOfKeys([...prefix, 'items']) ?? line,
-          });
-          return;
-        }
-        // Typed lists (PodList) may leave apiVersion/kind out of their items.
-        const itemKind = kind === 'List' ? undefined : (kind as string).slice(0, -4);
-        items.forEach((it, j) => {
-          let child: unknown = it;
-          if (itemKind && isObject(it)) {
-            child = { ...it };
-            const c = child as RawObject;
-            if (c['kind'] === undefined) c['kind'] = itemKind;
-            if (c['apiVersion'] === undefined && body['apiVersion'] !== undefined) c['apiVersion'] = body['apiVersion'];
-          }
-          add(child, [...prefix, 'items', j], `${item ? `${item}.` : ''}items[${j}]`);
+/** JSON.parse of the whole text when it is a single JSON object, else undefined. */
+function tryJson(text: string): unknown {
+  const t = text.trimStart();
+  if (!t.startsWith('{')) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined; // a JSON stream, YAML that starts with '{', or a syntax error: the YAML path explains
+  }
+}
+
+/**
+ * Line of the key (for object fields) or the item (for list elements) at
+ * the end of `keys` in a parsed unit; the nearest existing parent's when it
+ * is absent.
+ */
+function unitLines(text: string, unit: Unit | undefined, lineOfOffset = lineIndex(text)): (keys: (string | number)[]) => number | undefined {
+  return (keys) => {
+    if (!unit) return undefined;
+    let node: unknown = unit.doc.contents;
+    if (!isNode(node) || !node.range) return undefined;
+    let offset = node.range[0];
+    for (const k of keys) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(k));
+        if (!pair) break;
+        if (isNode(pair.key) && pair.key.range) offset = pair.key.range[0];
+        node = pair.value;
+      } else if (isSeq(node) && typeof k === 'number') {
+        node = node.items[k];
+        if (!isNode(node) || !node.range) break;
+        offset = node.range[0];
+      } else break;
+    }
+    return lineOfOffset(unit.base + offset);
+  };
+}
+
+/**
+ * Adds one document's value: an object, or a List flattened into its items.
+ * `eagerLines`: give every object its line (YAML); otherwise lines are only
+ * looked up for problems (the JSON fast path).
+ */
+function addUnit(
+  index: number,
+  value: unknown,
+  lineOfKeys: (keys: (string | number)[]) => number | undefined,
+  documents: ManifestDocument[],
+  problems: Problem[],
+  eagerLines = true,
+): void {
+  const add = (body: unknown, prefix: (string | number)[], item: string | undefined): void => {
+    const lineHere = () => lineOfKeys(prefix) ?? 1;
+    if (!isObject(body)) {
+      const where = item ? `doc ${index} ${item}` : `doc ${index}`;
+      problems.push({ document: where, field: '(root)', reason: `must be an object (a YAML mapping), got ${describeValue(body)}`, line: lineHere() });
+      return;
+    }
+    const kind = body['kind'];
+    const isList = kind === 'List' || (typeof kind === 'string' && kind.endsWith('List') && kind.length > 4 && Array.isArray(body['items']));
+    if (isList) {
+      const items = body['items'];
+      if (items === undefined || items === null) return; // an empty List
+      if (!Array.isArray(items)) {
+        problems.push({
+          document: displayName(index, item, body),
+          field: 'items',
+          reason: `must be a list, got ${describeValue(items)}`,
+          line: lineOfKeys([...prefix, 'items']) ?? lineHere(),
         });
         return;
       }
-      const d: ManifestDocument = {
-        index,
-        name: displayName(index, item, body),
-        line,
-        body,
-        lineOf: (path) => lineOfKeys([...prefix, ...path.keys()]),
-      };
-      if (item) d.item = item;
-      if (typeof body['apiVersion'] === 'string') d.apiVersion = body['apiVersion'];
-      if (typeof kind === 'string') d.kind = kind;
-      documents.push(d);
+      // Typed lists (PodList) may leave apiVersion/kind out of their items.
+      const itemKind = kind === 'List' ? undefined : (kind as string).slice(0, -4);
+      items.forEach((it, j) => {
+        let child: unknown = it;
+        if (itemKind && isObject(it)) {
+          child = { ...it };
+          const c = child as RawObject;
+          if (c['kind'] === undefined) c['kind'] = itemKind;
+          if (c['apiVersion'] === undefined && body['apiVersion'] !== undefined) c['apiVersion'] = body['apiVersion'];
+        }
+        add(child, [...prefix, 'items', j], `${item ? `${item}.` : ''}items[${j}]`);
+      });
+      return;
+    }
+    const d: ManifestDocument = {
+      index,
+      name: displayName(index, item, body),
+      body,
+      lineOf: (path) => lineOfKeys([...prefix, ...path.keys()]),
     };
-    add(value, [], undefined);
-  });
-  return { documents, problems };
+    if (eagerLines) d.line = lineHere();
+    if (item) d.item = item;
+    if (typeof body['apiVersion'] === 'string') d.apiVersion = body['apiVersion'];
+    if (typeof kind === 'string') d.kind = kind;
+    documents.push(d);
+  };
+  add(value, [], undefined);
 }
 
 /**
@@ -258,7 +308,7 @@ export function parseManifests(text: string, sourceName: string): { objects: Kub
   const seen = new Map<string, string>();
   for (const d of documents) {
     const c = new Checker(d.name, problems, d.lineOf);
-    const obj = validateObject(c, d.body, { document: d.name, index: d.index, line: d.line });
+    const obj = validateObject(c, d.body, { document: d.name, index: d.index, ...(d.line !== undefined ? { line: d.line } : {}) });
     if (!obj) continue;
     const key = objectKey(obj);
     const first = seen.get(key);

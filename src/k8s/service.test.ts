@@ -238,7 +238,7 @@ describe('v1 Service', () => {
       assert.deepEqual(problems({ ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80, protocol: 'TCP' }] }), ['spec.ports[1]: duplicate port 80/TCP (also ports[0])']);
     });
 
-    it('check nodePort: not for ClusterIP, within the node port range, unique per protocol', () => {
+    it('check nodePort: not for ClusterIP, a port number (the allocator checks the range), unique per protocol', () => {
       assert.equal(ok({ type: 'NodePort', ports: [{ port: 80, nodePort: 30000 }] }).ports[0]?.nodePort, 30000);
       assert.equal(ok({ type: 'NodePort', ports: [{ port: 80, nodePort: 0 }] }).ports[0]?.nodePort, undefined);
       assert.deepEqual(problems({ ports: [{ port: 80, nodePort: 30080 }] }), ['spec.ports[0].nodePort: may not be used when type is "ClusterIP"']);
@@ -247,15 +247,14 @@ describe('v1 Service', () => {
           type: 'NodePort',
           ports: [
             { name: 'a', port: 80, nodePort: 29999 },
-            { name: 'b', port: 81, nodePort: 32768 },
+            { name: 'b', port: 81, nodePort: 65536 },
             { name: 'c', port: 82, nodePort: 31000 },
             { name: 'd', port: 83, nodePort: 31000 },
             { name: 'e', port: 84, nodePort: 31000, protocol: 'UDP' },
           ],
         }),
         [
-          'spec.ports[0].nodePort: invalid port 29999: must be in the node port range 30000-32767',
-          'spec.ports[1].nodePort: invalid port 32768: must be in the node port range 30000-32767',
+          'spec.ports[1].nodePort: invalid port 65536: must be in the node port range 1-65535',
           'spec.ports[3].nodePort: duplicate node port 31000/TCP (also ports[2])',
         ],
       );

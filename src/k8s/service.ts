@@ -10,8 +10,10 @@
 //  - IPv4 only: IPv6 addresses, ipFamilies IPv6 and RequireDualStack are
 //    rejected, and addresses must be written canonically (no leading zeros,
 //    which the API server still tolerates for old objects);
-//  - nodePort must lie in the node port range (30000-32767 by default),
-//    which the API server checks when it allocates, not when it validates.
+//  - with a nodePortRange option, nodePort must lie in it. Without one
+//    (parsing, in the CLI and the agent alike) any port number passes, as in
+//    the API server's validation; the agent checks its --node-port-range
+//    when it allocates (src/service/allocate.ts), as the API server does.
 //
 // Defaults applied (as the API server does): type ClusterIP, protocol TCP,
 // targetPort = port, sessionAffinity None, ClientIP timeout 10800 s,
@@ -184,6 +186,8 @@ export const MAX_CLIENT_IP_TIMEOUT_SECONDS = 86400;
 
 /** The API server's default --service-node-port-range. */
 export const DEFAULT_NODE_PORT_RANGE: Readonly<NodePortRange> = { min: 30000, max: 32767 };
+
+const ANY_PORT: Readonly<NodePortRange> = { min: 1, max: 65535 };
 
 export interface NodePortRange {
   min: number;
@@ -559,7 +563,7 @@ export function validateService(c: Checker, raw: RawObject, meta: ObjectMeta, op
     c.report(at, `may not be "None" for ${type} services`);
   }
 
-  result.ports = readPorts(c, spec, specPath, type, headless, opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE);
+  result.ports = readPorts(c, spec, specPath, type, headless, opts.nodePortRange ?? ANY_PORT);
   result.selector = readLabels(c, spec, 'selector', specPath.child('selector'));
 
   const { affinity, timeout } = readSessionAffinity(c, spec, specPath);
