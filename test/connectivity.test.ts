@@ -81,12 +81,12 @@ describe('agent', () => {
     for (const e of entries) assert.ok(e.time && e.level && e.msg, JSON.stringify(e));
   });
 
-  test('apply refuses a kind it validates but does not serve yet, and applies nothing from that file', async () => {
+  test('apply refuses a file with one bad object, and applies nothing from that file', async () => {
     const manifest = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: x, labels: {app: extra}}\nspec: {containers: [{name: app, image: x}]}\n',
-      'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x}\nspec: {selector: {app: extra}, ports: [{port: 80}]}\n',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x}\nspec: {clusterIP: 10.202.0.9, selector: {app: extra}, ports: [{port: 80}]}\n',
     ].join('---\n');
-    await assert.rejects(t.client.post('/v1/apply', { manifest, source: 'svc.yaml' }), /doc 2 \(Service x\/web\): kind: Service is valid but this agent does not serve it yet/);
+    await assert.rejects(t.client.post('/v1/apply', { manifest, source: 'svc.yaml' }), /doc 2 \(Service x\/web\): spec\.clusterIP: .*service CIDR/);
     const pods = await t.client.get<Array<{ name: string }>>('/v1/pods');
     assert.equal(pods.some((p) => p.name === 'extra'), false, 'the Pod in the same file was not applied');
   });
