@@ -98,6 +98,34 @@ static __always_inline int mb_np_usable(const struct mb_ct4_entry *e, const stru
 	return 1;
 }
 
+/*
+ * The first packets of a connection (a UDP burst) can be handled on two
+ * CPUs at once: both miss the FWD entry and make one. The first FWD entry in
+ * wins; the loser (`mine`, whose FWD insert failed at key `fk`) follows it
+ * and withdraws its own REV entry unless it is the winner's too (same
+ * backend without SNAT). Returns 1 when the plan follows the winner, 0 when
+ * the winner vanished meanwhile (then `mine` is written after all).
+ */
+static __always_inline int mb_np_lost_race(struct mb_ct4_key *fk, const struct mb_ct4_entry *mine,
+					   const struct mb_tuple4 *t, __u32 len, struct mb_np_plan *p, __u64 now)
+{
+	struct mb_ct4_entry *won = bpf_map_lookup_elem(&mb_ct4, fk);
+	struct mb_ct4_key rk;
+
+	if (!won) {
+		bpf_map_update_elem(&mb_ct4, fk, mine, BPF_ANY);
+		return 0;
+	}
+	if (won->backend_addr != mine->backend_addr || won->backend_port != mine->backend_port ||
+	    won->nat_addr != mine->nat_addr || won->nat_port != mine->nat_port) {
+		mb_ct4_rev_key(&rk, mine);
+		mb_ct4_delete_if_same(&rk, mine);
+	}
+	mb_ct4_touch(won, MB_CT_DIR_FWD, t->tcp_flags, len, now);
+	mb_np_plan_fwd(p, won);
+	return 1;
+}
+
 /* A new connection to the frontend `lk` (service entry `svc`). */
 static __always_inline void mb_np_new(const struct mb_tuple4 *t, __u32 len, struct mb_lb4_key *lk,
 				      const struct mb_lb4_service *svc, struct mb_np_plan *p, __u64 now)
@@ -156,7 +184,8 @@ static __always_inline void mb_np_new(const struct mb_tuple4 *t, __u32 len, stru
 	e.packets = 1;
 	e.bytes = len;
 	mb_ct4_fwd_key(&k, &e);
-	bpf_map_update_elem(&mb_ct4, &k, &e, BPF_ANY);
+	if (bpf_map_update_elem(&mb_ct4, &k, &e, BPF_NOEXIST) != 0 && mb_np_lost_race(&k, &e, t, len, p, now))
+		return;
 	mb_np_plan_fwd(p, &e);
 	return;
 no_port:
