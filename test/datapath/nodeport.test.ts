@@ -13,7 +13,7 @@ import readline from 'node:readline';
 import {
   endpointInfo, endpointKey,
   MB_BACKEND_ACTIVE, MB_BACKEND_TERMINATING, MB_CT_DIR_FWD, MB_CT_DIR_REV, MB_CT_F_CLOSING, MB_CT_F_DSR, MB_CT_F_SEEN_REPLY, MB_CT_F_SNAT,
-  MB_DROP_NO_LOCAL_BACKEND, MB_DROP_NO_SERVICE, MB_SVC_F_DSR, MB_SVC_F_EXTERNAL_IP, MB_SVC_F_LOADBALANCER, MB_SVC_F_LOCAL,
+  MB_DROP_NAT_NO_PORT, MB_DROP_NO_LOCAL_BACKEND, MB_DROP_NO_SERVICE, MB_SVC_F_DSR, MB_SVC_F_EXTERNAL_IP, MB_SVC_F_LOADBALANCER, MB_SVC_F_LOCAL,
   MB_SVC_F_MAGLEV, MB_SVC_F_NODEPORT, type Ct4Entry, type Ct4Key,
 } from '../../src/datapath/abi.ts';
 import { PINNED_MAPS } from '../../src/datapath/datapath.ts';
@@ -140,6 +140,7 @@ function programServices(): void {
   maps.setFrontend(fe(30090), { revNatId: 13, flags: np, active: [REMOTE] });
   maps.setFrontend(fe(30091, IPPROTO_UDP), { revNatId: 14, flags: np | MB_SVC_F_DSR, active: [REMOTE + 1] });
   maps.setFrontend(fe(30008), { revNatId: 15, flags: np | MB_SVC_F_DSR, active: ECHO });
+  maps.setFrontend(fe(30085), { revNatId: 16, flags: np, active: [HTTP[0]!] });
 }
 
 function programBackends(): void {
@@ -538,6 +539,32 @@ describe('translation, packet by packet (BPF_PROG_TEST_RUN of the programs on th
       assert.equal(next.sport, first.sport);
       assert.equal(next.daddr, first.daddr);
       assert.equal(maps.ct.lookup(key)!.packets, 2n, 'the same entry counted the second packet');
+    });
+
+    test(`${c.prog}: SNAT ports run out (drop, reason 6), and a dead connection’s port is taken over`, () => {
+      const cfg = maps.nodeConfig();
+      flushConntrack();
+      maps.config.update({ key: 0 }, { ...cfg, snat_port_min: 61000, snat_port_max: 61000 });
+      try {
+        const syn = (sport: number) => frame({ saddr: t.worldIp, daddr: nodeIp, sport, dport: 30085, proto: 6 });
+        const a = parse(runForwarded(c.prog, syn(c.port + 6)));
+        assert.equal(a.sport, 61000);
+        const before = maps.dropped(MB_DROP_NAT_NO_PORT);
+        const r = progTestRun(progs[c.prog]!, syn(c.port + 7));
+        assert.equal(r.retval, c.prog === 'xdp_entry' ? 1 /* XDP_DROP */ : 2 /* TC_ACT_SHOT */);
+        assert.equal(maps.dropped(MB_DROP_NAT_NO_PORT), before + 1n);
+        // The first connection closed 20 s ago: its port is free to take.
+        const revKey = { saddr: a.daddr, daddr: nodeIp, sport: 8080, dport: 61000, proto: IPPROTO_TCP, dir: MB_CT_DIR_REV };
+        const rev = maps.ct.lookup(revKey)!;
+        maps.ct.update(revKey, { ...rev, flags: rev.flags | MB_CT_F_CLOSING, last_seen_ns: process.hrtime.bigint() - 20_000_000_000n });
+        const b = parse(runForwarded(c.prog, syn(c.port + 7)));
+        assert.equal(b.sport, 61000);
+        assert.equal(maps.ct.lookup(revKey)!.client_port, c.port + 7, 'the REV entry is the new connection’s');
+        assert.equal(fwdEntry(c.port + 6, fe(30085)), undefined, 'the dead connection’s FWD entry is gone');
+      } finally {
+        maps.config.update({ key: 0 }, cfg);
+        flushConntrack();
+      }
     });
 
     test(`${c.prog}: a packet for no frontend is left alone`, () => {
