@@ -128,7 +128,9 @@ static __always_inline __u32 mb_lb4_select(struct mb_lb4_key *key, const struct 
 	if (svc->flags & MB_SVC_F_AFFINITY) {
 		struct mb_lb4_affinity *a = bpf_map_lookup_elem(&mb_lb4_affinity, &akey);
 
-		if (a && now - a->last_used_ns <= (__u64)svc->affinity_timeout * MB_NSEC_PER_SEC) {
+		/* Signed: another CPU may have stamped the entry after we read the
+		 * clock, and an unsigned difference would then look expired. */
+		if (a && (__s64)(now - a->last_used_ns) <= (__s64)((__u64)svc->affinity_timeout * MB_NSEC_PER_SEC)) {
 			be = mb_lb4_backend_get(a->backend_id);
 			if (be && be->state == MB_BACKEND_ACTIVE) {
 				id = a->backend_id;
