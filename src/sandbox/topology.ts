@@ -150,8 +150,8 @@ export class Topology {
       await t.inWorld('ip', 'addr', 'add', `${t.worldIp}/24`, 'dev', 'eth0');
       await t.inWorld('ip', 'link', 'set', 'eth0', 'up');
       // The world is a host on a wire: full checksums (no CHECKSUM_PARTIAL
-      // skbs), and GRO on, which gives its veth the NAPI context that XDP_TX
-      // from the node's side needs.
+      // skbs), and GRO on, which gives its veth the NAPI context that an XDP
+      // redirect from the node's side (ndo_xdp_xmit) needs to deliver into.
       await t.inWorld('ethtool', '-K', 'eth0', 'tx', 'off', 'gro', 'on');
     } catch (err) {
       await t.destroy();
