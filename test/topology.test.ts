@@ -1,7 +1,9 @@
 // The test topology itself must never disturb the machine it runs on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { run } from '../src/endpoint/exec.ts';
+import { CGROUP2_ROOT } from '../src/sandbox/topology.ts';
 import { routeClashes } from '../src/endpoint/node-network.ts';
 import { leftovers, makeTopology, requireRoot } from './helpers/env.ts';
 
@@ -26,4 +28,20 @@ test('the agent refuses a pod CIDR that overlaps a network its node uses, and ch
     await t.destroy();
   }
   assert.deepEqual(await leftovers('mbo2'), []);
+});
+
+test('a test agent whose socket LB lands outside its topology cgroup is stopped and its links removed', async () => {
+  const t = await makeTopology('mbo3', '10.209.0.0/24', '198.18.11');
+  const elsewhere = `${CGROUP2_ROOT}/membrane-mbo3-elsewhere`;
+  fs.mkdirSync(elsewhere);
+  try {
+    await assert.rejects(t.startAgent(['--cgroup-root', elsewhere]), /attached socket LB outside .*membrane-mbo3 .*is --cgroup-root honoured/);
+    const attached = JSON.parse((await run('bpftool', ['-j', 'cgroup', 'show', elsewhere])).stdout.trim() || '[]') as unknown[];
+    assert.deepEqual(attached, [], 'nothing stays attached to the other cgroup');
+    assert.equal(t.agent, undefined, 'the agent was stopped');
+  } finally {
+    await t.destroy();
+    fs.rmdirSync(elsewhere);
+  }
+  assert.deepEqual(await leftovers('mbo3'), []);
 });

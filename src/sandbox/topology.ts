@@ -193,12 +193,34 @@ export class Topology {
       try {
         await Promise.race([this.client.get('/v1/healthz'), exited]);
         started = true;
+        await this.#requireConfinedSocketLb();
         return child;
       } catch (err) {
         if (Date.now() > deadline || !String((err as Error).message).includes('cannot reach')) throw err;
         await sleep(50);
       }
     }
+  }
+
+  /**
+   * Safety: a test agent's socket LB must act on this topology's cgroup
+   * only. Links attached anywhere else (the machine's root would
+   * load-balance every process on it) are removed at once, which detaches
+   * them, and the agent is stopped with an error.
+   */
+  async #requireConfinedSocketLb(): Promise<void> {
+    const want = Number(fs.statSync(this.cgroup, { bigint: true }).ino); // a cgroup's id is its inode
+    const wrong: string[] = [];
+    const linkDir = path.join(this.spec.pinDir, 'links');
+    for (const pin of fs.existsSync(linkDir) ? fs.readdirSync(linkDir) : []) {
+      const r = await run('bpftool', ['-j', 'link', 'show', 'pinned', path.join(linkDir, pin)], { allowFail: true });
+      const info = r.code === 0 ? (JSON.parse(r.stdout) as { cgroup_id?: number }) : {};
+      if (info.cgroup_id !== undefined && info.cgroup_id !== want) wrong.push(`${pin} on cgroup ${info.cgroup_id}`);
+    }
+    if (wrong.length === 0) return;
+    fs.rmSync(linkDir, { recursive: true, force: true });
+    await this.stopAgent('SIGKILL');
+    throw new MembraneError('INTERNAL', `the agent attached socket LB outside ${this.cgroup} (${wrong.join(', ')}); removed — is --cgroup-root honoured?`);
   }
 
   /** Stops the agent with a signal and waits for it to exit. */
