@@ -1,41 +1,90 @@
 #!/usr/bin/env bash
-# Entry point of `make bench`: Membrane vs the bridge CNI plugin, side by side
-# on this machine. Extra arguments go to bench/bench.ts (--quick, --pods N,
-# --rounds N, --out DIR). Results: bench/out/latest.{json,md}.
+# Entry point of `make bench`: Membrane side by side with what a user would
+# otherwise run, on this machine. Two suites:
 #
-# Everything the benchmark makes is named mbb-*: network namespaces, the pin
-# directory /sys/fs/bpf/mbb-bench, state under /var/lib/mbb-bench, host
-# blackhole routes for its CIDRs. bench.ts removes it all itself; the trap
-# below is the backstop for when that process is killed outright.
+#   foundation  Membrane vs the bridge CNI plugin (bench/bench.ts: --quick,
+#               --pods N, --rounds N, --out DIR). Results bench/out/latest.*
+#   services    Membrane vs kube-proxy's iptables and nftables modes
+#               (bench/services.ts: --quick, --counts, --backends, --rounds,
+#               --iptables legacy|nft, --out DIR). Results bench/out/services-latest.*
+#
+#   bash bench/run.sh                      # both suites (make bench)
+#   bash bench/run.sh services --quick     # one suite, with its options
+#   bash bench/run.sh --quick              # both suites, each in its quick form
+#
+# Everything the foundation suite makes is named mbb-* (network namespaces,
+# /sys/fs/bpf/mbb-bench, /var/lib/mbb-bench); the services suite's is mbk-*
+# (network namespaces, /sys/fs/bpf/mbk-bench, /var/lib/mbk-bench, the
+# cgroup membrane-mbk-m). Both add host blackhole routes for their CIDRs.
+# The scripts remove it all themselves; the trap below is the backstop for
+# when one is killed outright.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .tools/node/bin/node ]; then export PATH="$PWD/.tools/node/bin:$PATH"; fi
 
-CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24)
+CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24 10.213.0.0/24 10.214.0.0/24 10.215.0.0/24 198.18.13.0/24 198.18.14.0/24 10.112.0.0/12)
+CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m)
 
 cleanup() {
-  local ns pids
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mbb-/ {print $1}'); do
-    # Only processes this benchmark started live in its namespaces.
+  local ns pids cg
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bk]-/ {print $1}'); do
+    # Only processes these benchmarks started live in their namespaces.
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mbb-/ {print $1}'); do
+  for cg in "${CGROUPS[@]}"; do
+    [ -f "$cg/cgroup.procs" ] || continue
+    pids=$(cat "$cg/cgroup.procs" 2>/dev/null)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bk]-/ {print $1}'); do
     ip netns del "$ns" 2>/dev/null
   done
   for cidr in "${CIDRS[@]}"; do
     ip route show type blackhole "$cidr" 2>/dev/null | grep -q . && ip route del blackhole "$cidr" 2>/dev/null
   done
-  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench
+  for cg in "${CGROUPS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      [ -d "$cg" ] || break
+      rmdir "$cg" 2>/dev/null || sleep 0.2
+    done
+  done
+  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench
   return 0
 }
 
 if [ "$(id -u)" != 0 ]; then
-  echo "bench: run as root (network namespaces, veths, eBPF)" >&2
+  echo "bench: run as root (network namespaces, veths, eBPF, netfilter)" >&2
   exit 1
 fi
+
+suite=all
+case "${1:-}" in
+  foundation | services | all) suite=$1; shift ;;
+esac
+
 cleanup # leftovers of an earlier run that was killed
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-node bench/bench.ts "$@"
+rc=0
+if [ "$suite" = all ] || [ "$suite" = foundation ]; then
+  node bench/bench.ts "$@" || rc=$?
+  [ "$suite" = all ] && cleanup
+fi
+if [ "$suite" = all ] || [ "$suite" = services ]; then
+  if [ "$suite" = all ]; then
+    # Only --quick and --out mean the same to both suites.
+    args=()
+    prev=
+    for a in "$@"; do
+      [ "$a" = --quick ] && args+=(--quick)
+      [ "$prev" = --out ] && args+=(--out "$a")
+      prev=$a
+    done
+    node bench/services.ts "${args[@]}" || rc=$?
+  else
+    node bench/services.ts "$@" || rc=$?
+  fi
+fi
+exit $rc

@@ -1,0 +1,187 @@
+// Tables and aims of the services benchmark, from measured results. Pure.
+import { median, round } from './stats.ts';
+
+export type SideName = 'membrane' | 'iptables' | 'nftables';
+export const SIDE_NAMES: readonly SideName[] = ['membrane', 'iptables', 'nftables'];
+
+/** Per-round statistics of one side at one service count. */
+export interface RoundStats {
+  /** Connections per second of the one serial client. */
+  connRate: number;
+  crrP50: number;
+  crrP99: number;
+  rrP50: number;
+  rrP99: number;
+}
+
+export interface CountResult {
+  count: number;
+  rounds: Partial<Record<SideName, RoundStats[]>>;
+}
+
+export interface PpsRound {
+  /** e.g. "membrane-xdp", "membrane-tc", "iptables", "nftables". */
+  mode: string;
+  sent: number;
+  delivered: number;
+  seconds: number;
+}
+
+export interface ProgramSample {
+  side: SideName;
+  count: number;
+  ms: number[];
+  bytes: number;
+  /** Set when the later repetitions were skipped because one took too long. */
+  note?: string;
+}
+
+const fmt = (x: number | undefined, unit = ''): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : `${round(x)}${unit ? ` ${unit}` : ''}`);
+const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !Number.isFinite(a / b) ? 'n/a' : (a / b).toFixed(2));
+
+export function medianOf(rounds: readonly RoundStats[] | undefined, k: keyof RoundStats): number | undefined {
+  if (!rounds || rounds.length === 0) return undefined;
+  return median(rounds.map((r) => r[k]));
+}
+
+/** Rounds (paired by index) in which `a` beat `b` on k (higher or lower is better). */
+export function wins(a: readonly RoundStats[] | undefined, b: readonly RoundStats[] | undefined, k: keyof RoundStats, better: 'higher' | 'lower'): string {
+  if (!a || !b) return '';
+  const n = Math.min(a.length, b.length);
+  let w = 0;
+  for (let i = 0; i < n; i++) if (better === 'higher' ? a[i]![k] > b[i]![k] : a[i]![k] < b[i]![k]) w++;
+  return `${w}/${n}`;
+}
+
+export function connTable(results: readonly CountResult[]): string {
+  const lines = [
+    '| services | Membrane conn/s | iptables conn/s | nftables conn/s | Membrane/iptables | Membrane/nftables | rounds Membrane ahead (ipt, nft) |',
+    '|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const r of results) {
+    const m = medianOf(r.rounds.membrane, 'connRate');
+    const i = medianOf(r.rounds.iptables, 'connRate');
+    const n = medianOf(r.rounds.nftables, 'connRate');
+    lines.push(`| ${r.count} | ${fmt(m)} | ${fmt(i)} | ${fmt(n)} | ${ratio(m, i)} | ${ratio(m, n)} | ${wins(r.rounds.membrane, r.rounds.iptables, 'connRate', 'higher')}, ${wins(r.rounds.membrane, r.rounds.nftables, 'connRate', 'higher')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function latencyTable(results: readonly CountResult[]): string {
+  const lines = [
+    '| services | side | CRR p50 µs | CRR p99 µs | RR p50 µs | RR p99 µs |',
+    '|---:|---|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    for (const s of SIDE_NAMES) {
+      const rs = r.rounds[s];
+      if (!rs) continue;
+      lines.push(`| ${r.count} | ${s} | ${fmt(medianOf(rs, 'crrP50'))} | ${fmt(medianOf(rs, 'crrP99'))} | ${fmt(medianOf(rs, 'rrP50'))} | ${fmt(medianOf(rs, 'rrP99'))} |`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** p50 at the largest count over p50 at the smallest, per side (1.00 = flat). */
+export function flatness(results: readonly CountResult[], k: keyof RoundStats = 'crrP50'): Partial<Record<SideName, number>> {
+  const first = results[0];
+  const last = results.at(-1);
+  const out: Partial<Record<SideName, number>> = {};
+  if (!first || !last || first === last) return out;
+  for (const s of SIDE_NAMES) {
+    const a = medianOf(first.rounds[s], k);
+    const b = medianOf(last.rounds[s], k);
+    if (a !== undefined && b !== undefined) out[s] = b / a;
+  }
+  return out;
+}
+
+export function programTable(samples: readonly ProgramSample[]): string {
+  const lines = ['| services | side | time (median) | samples | input |', '|---:|---|---:|---|---:|'];
+  for (const p of samples) {
+    lines.push(`| ${p.count} | ${p.side} | ${fmt(median(p.ms), 'ms')} | ${p.ms.map((x) => round(x)).join(', ')}${p.note ? ` (${p.note})` : ''} | ${fmt(p.bytes / 1e6, 'MB')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface PpsSummary {
+  mode: string;
+  deliveredPps: number;
+  sentPps: number;
+  deliveredShare: number;
+  rounds: number;
+}
+
+export function ppsSummary(rounds: readonly PpsRound[]): PpsSummary[] {
+  const modes = [...new Set(rounds.map((r) => r.mode))];
+  return modes.map((mode) => {
+    const rs = rounds.filter((r) => r.mode === mode);
+    return {
+      mode,
+      deliveredPps: median(rs.map((r) => r.delivered / r.seconds)),
+      sentPps: median(rs.map((r) => r.sent / r.seconds)),
+      deliveredShare: median(rs.map((r) => (r.sent > 0 ? r.delivered / r.sent : 0))),
+      rounds: rs.length,
+    };
+  });
+}
+
+export function ppsTable(rounds: readonly PpsRound[], baseline = 'iptables'): string {
+  const sum = ppsSummary(rounds);
+  const base = sum.find((s) => s.mode === baseline)?.deliveredPps;
+  const lines = ['| NodePort path | delivered pps (median) | sent pps | delivered/sent | ×iptables | rounds |', '|---|---:|---:|---:|---:|---:|'];
+  for (const s of sum) lines.push(`| ${s.mode} | ${fmt(s.deliveredPps)} | ${fmt(s.sentPps)} | ${s.deliveredShare.toFixed(2)} | ${ratio(s.deliveredPps, base)} | ${s.rounds} |`);
+  return `${lines.join('\n')}\n`;
+}
+
+export interface SvcAim {
+  aim: string;
+  met: boolean | undefined;
+  evidence: string;
+}
+
+/** The issue's aims, judged on the medians (undefined: not measured in this run). */
+export function svcAims(results: readonly CountResult[], programs: readonly ProgramSample[], pps: readonly PpsRound[], largest: number): SvcAim[] {
+  const at = results.find((r) => r.count === largest);
+  const m = medianOf(at?.rounds.membrane, 'connRate');
+  const i = medianOf(at?.rounds.iptables, 'connRate');
+  const n = medianOf(at?.rounds.nftables, 'connRate');
+  const flat = flatness(results);
+  const prog = programs.find((p) => p.side === 'membrane' && p.count === largest);
+  const progMs = prog ? median(prog.ms) : undefined;
+  const sum = ppsSummary(pps);
+  const xdp = sum.find((s) => s.mode === 'membrane-xdp')?.deliveredPps;
+  const ipt = sum.find((s) => s.mode === 'iptables')?.deliveredPps;
+  const known = (x: number | undefined) => x !== undefined && Number.isFinite(x);
+  return [
+    {
+      aim: `connection rate at ${largest} services ≥ 2× iptables`,
+      met: known(m) && known(i) ? m! >= 2 * i! : undefined,
+      evidence: `Membrane ${fmt(m, 'conn/s')}, iptables ${fmt(i, 'conn/s')}: ×${ratio(m, i)}`,
+    },
+    {
+      aim: `connection rate at ${largest} services ahead of nftables`,
+      met: known(m) && known(n) ? m! > n! : undefined,
+      evidence: `Membrane ${fmt(m, 'conn/s')}, nftables ${fmt(n, 'conn/s')}: ×${ratio(m, n)}`,
+    },
+    {
+      aim: `latency flat from ${results[0]?.count ?? '?'} to ${largest} services`,
+      met: flat.membrane !== undefined ? flat.membrane <= 1.1 : undefined,
+      evidence: `CRR p50 at ${largest} over p50 at ${results[0]?.count ?? '?'}: ${SIDE_NAMES.filter((s) => flat[s] !== undefined).map((s) => `${s} ×${flat[s]!.toFixed(2)}`).join(', ')} (flat: within 10 %)`,
+    },
+    {
+      aim: `${largest} services programmed in under 1 s`,
+      met: progMs !== undefined ? progMs < 1000 : undefined,
+      evidence: `membrane apply -f → maps written: ${fmt(progMs, 'ms')} (median of ${prog?.ms.length ?? 0})`,
+    },
+    {
+      aim: 'NodePort: XDP ≥ 3× iptables DNAT in packets per second',
+      met: known(xdp) && known(ipt) ? xdp! >= 3 * ipt! : undefined,
+      evidence: `XDP ${fmt(xdp, 'pps')}, iptables ${fmt(ipt, 'pps')}: ×${ratio(xdp, ipt)}`,
+    },
+  ];
+}
+
+export function aimsMarkdown(list: readonly SvcAim[]): string {
+  return `${list.map((a) => `- ${a.met === undefined ? '**not measured**' : a.met ? '**met**' : '**not met**'}: ${a.aim} — ${a.evidence}`).join('\n')}\n`;
+}
