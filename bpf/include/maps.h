@@ -55,10 +55,11 @@ struct {
 
 /* Inner map template: the agent creates one array per Maglev frontend with
  * max_entries = mb_config.maglev_size; BPF_F_INNER_MAP lets that size differ
- * from the template's. */
+ * from the template's, and BPF_F_MMAPABLE lets the agent fill a table with
+ * one memory copy (inner maps must carry the template's flags). */
 struct mb_maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);

@@ -76,6 +76,9 @@ export interface LibC {
   close: Fn;
   open: Fn;
   vsnprintf: Fn;
+  mmap: Fn;
+  munmap: Fn;
+  memcpy: Fn;
 }
 
 let cached: { bpf: LibBpf; libc: LibC; sampleFn: TypeObject; printFn: TypeObject } | undefined;
@@ -185,6 +188,9 @@ export function lib(): { bpf: LibBpf; libc: LibC; sampleFn: TypeObject } {
     close: libcHandle.func('int close(int fd)'),
     open: libcHandle.func('int open(const char *path, int flags)'),
     vsnprintf: libcHandle.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)'),
+    mmap: libcHandle.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
+    munmap: libcHandle.func('int munmap(void *addr, size_t length)'),
+    memcpy: libcHandle.func('void *memcpy(void *dst, const void *src, size_t n)'),
   };
   const sampleFn = koffi.proto('int mb_ringbuf_sample_fn(void *ctx, void *data, size_t size)');
   const printFn = koffi.proto('int mb_libbpf_print_fn(int level, const char *fmt, void *ap)');

@@ -12,7 +12,7 @@ import {
   emptyState, feKey, tupleKey, type BackendValue, type FeKey, type FeState, type HeadValue, type LbState, type MaglevSpec,
   type RevnatValue, type SyncPlan,
 } from './lbstate.ts';
-import { allKeysRaw, arrayIndexKeys, closeFd, createInnerArray, deleteBatchRaw, dumpRaw, lookupRaw, mapFdById, updateBatchRaw } from './rawmap.ts';
+import { allKeysRaw, closeFd, createInnerArray, deleteBatchRaw, dumpRaw, lookupRaw, mapFdById, updateBatchRaw } from './rawmap.ts';
 import { mapInfo } from '../datapath/map.ts';
 
 export const KEY_SIZE = 12; // mb_lb4_key
@@ -262,14 +262,7 @@ export function applyPlan(dp: Datapath, plan: SyncPlan, want: LbState, tables: R
 /** Creates and fills one Maglev table; returns its fd (the caller closes it). */
 function buildTable(name: string, spec: MaglevSpec, size: number): number {
   const table = maglevTable(spec.names, { tableSize: size });
-  const values = Buffer.allocUnsafe(4 * size);
-  for (let i = 0; i < size; i++) values.writeUInt32LE(spec.ids[table[i]!] ?? 0, 4 * i);
-  const fd = createInnerArray(name, size);
-  try {
-    updateBatchRaw(fd, arrayIndexKeys(size), values, size, `Maglev table ${name}`);
-  } catch (err) {
-    closeFd(fd);
-    throw err;
-  }
-  return fd;
+  const values = new Uint32Array(size);
+  for (let i = 0; i < size; i++) values[i] = spec.ids[table[i]!] ?? 0;
+  return createInnerArray(name, values);
 }

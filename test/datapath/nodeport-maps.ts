@@ -11,6 +11,7 @@ import {
 import { check, lib } from '../../src/datapath/libbpf.ts';
 import { BpfMap } from '../../src/datapath/map.ts';
 import { maglevTable, MAGLEV_EMPTY } from '../../src/service/maglev.ts';
+import { createInnerArray } from '../../src/service/rawmap.ts';
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -39,8 +40,6 @@ export interface FrontendSpec {
   maglev?: number[];
 }
 
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_F_INNER_MAP = 1 << 12;
 
 /** The maps, opened from the pins; close() when done. */
 export class LbMaps {
@@ -110,18 +109,10 @@ export class LbMaps {
     const idx = maglevTable(ids.map(String), { tableSize: m });
     const table = new Uint32Array(m);
     for (let i = 0; i < m; i++) table[i] = idx[i] === MAGLEV_EMPTY ? 0 : ids[idx[i]!]!;
-    const opts = Buffer.alloc(48); // struct bpf_map_create_opts (libbpf 1.1): sz, ..., map_flags @28
-    opts.writeBigUInt64LE(48n, 0);
-    opts.writeUInt32LE(BPF_F_INNER_MAP, 28);
-    const fd = check(lib().bpf.bpf_map_create(BPF_MAP_TYPE_ARRAY, `mbn_maglev_${revNatId}`, 4, 4, m, opts) as number, 'create Maglev table');
+    const fd = createInnerArray(`mbn_maglev_${revNatId}`, table);
     this.#innerFds.push(fd);
     const k = Buffer.alloc(4);
     const v = Buffer.alloc(4);
-    for (let i = 0; i < m; i++) {
-      k.writeUInt32LE(i);
-      v.writeUInt32LE(table[i]!);
-      check(lib().bpf.bpf_map_update_elem(fd, k, v, 0n) as number, 'fill Maglev table');
-    }
     k.writeUInt32LE(revNatId);
     v.writeUInt32LE(fd);
     check(lib().bpf.bpf_map_update_elem(this.maglevFd, k, v, 0n) as number, 'install Maglev table');
