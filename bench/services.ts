@@ -19,7 +19,8 @@
 // DNAT, nftables DNAT. Measures only; asserts nothing.
 //
 //   node bench/services.ts [--quick] [--counts 1,1000,10000] [--backends N]
-//       [--rounds N] [--iptables legacy|nft] [--out DIR]
+//       [--rounds N] [--program-reps N] [--sides membrane,iptables,nftables]
+//       [--iptables legacy|nft] [--measured-at first|middle|last] [--out DIR]
 //
 // Called by bench/run.sh (`make bench`), which also cleans up if this
 // process dies. Results: DIR/services-<time>.json, DIR/services-latest.json
@@ -48,6 +49,7 @@ import {
   programTable,
   type ProgramSample,
   type RoundStats,
+  type Sender,
   type SideName,
   svcAims,
 } from './lib/svc-report.ts';
@@ -84,6 +86,7 @@ const { values: opts } = parseArgs({
     backends: { type: 'string' },
     rounds: { type: 'string' },
     'program-reps': { type: 'string' },
+    'measured-at': { type: 'string', default: 'middle' },
     sides: { type: 'string' },
     iptables: { type: 'string', default: 'legacy' },
     out: { type: 'string', default: path.join(HERE, 'out') },
@@ -106,11 +109,16 @@ const P = {
   ppsSeconds: quick ? 2 : 5,
   ppsWarmupSeconds: 1,
   ppsRounds: quick ? 1 : 3,
+  /** trafgen's per-packet sendto (linear skbs) always; its TX ring too in the full run. */
+  ppsSenders: (quick ? ['sendto'] : ['sendto', 'ring']) as Sender[],
   flows: 1024,
   iptables: opts.iptables as IptablesBackend,
+  /** Where the measured service sits among the others (kube-proxy's iptables walks them in order). */
+  measuredAt: opts['measured-at'] as 'first' | 'middle' | 'last',
 };
 const SIDES = (opts.sides ?? 'membrane,iptables,nftables').split(',') as SideName[];
 if (P.iptables !== 'legacy' && P.iptables !== 'nft') throw new Error('--iptables is legacy or nft');
+if (!['first', 'middle', 'last'].includes(P.measuredAt)) throw new Error('--measured-at is first, middle or last');
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const daemons = new Daemons();
@@ -217,6 +225,7 @@ function specOf(s: Side, count: number): ServiceSetSpec {
     targetPort: ECHO_PORT,
     measuredEndpoints: s.backends.map((b) => b.ip),
     udp: { port: 53, targetPort: SINK_PORT },
+    measuredAt: P.measuredAt,
   };
 }
 
@@ -249,9 +258,11 @@ async function measureRound(s: Side, bins: Bins): Promise<RoundStats> {
   const m = s.set!.measured;
   const crr = await tcpRR(s.client!.netnsName, s.wrap, bins.tcpRr, 'crr', m.clusterIP, m.port, P.crrCount, P.crrWarmup);
   const rr = await tcpRR(s.client!.netnsName, s.wrap, bins.tcpRr, 'rr', m.clusterIP, m.port, P.rrCount, P.rrWarmup);
+  const direct = await tcpRR(s.client!.netnsName, s.wrap, bins.tcpRr, 'crr', s.backends[0]!.ip, ECHO_PORT, P.crrCount, P.crrWarmup);
   const c = summarize(crr);
   const r = summarize(rr);
-  return { connRate: connRate(crr), crrP50: c.p50, crrP99: c.p99, rrP50: r.p50, rrP99: r.p99 };
+  const d = summarize(direct);
+  return { connRate: connRate(crr), crrP50: c.p50, crrP99: c.p99, rrP50: r.p50, rrP99: r.p99, directP50: d.p50, directP99: d.p99 };
 }
 
 async function deliveredAt(s: Side): Promise<number> {
@@ -260,16 +271,16 @@ async function deliveredAt(s: Side): Promise<number> {
   return n;
 }
 
-async function ppsRound(s: Side, mode: string): Promise<PpsRound> {
+async function ppsRound(s: Side, mode: string, sender: Sender): Promise<PpsRound> {
   const u = s.set!.measuredUdp!;
-  const f = { worldNs: s.worldNs, srcMac: await macOf(s.worldNs, 'eth0'), srcIp: s.worldIp, dstMac: await macOf(s.nodeNs, 'uplink'), dstIp: s.nodeIp, dport: u.nodePort!, flows: P.flows, seconds: P.ppsWarmupSeconds };
+  const f = { worldNs: s.worldNs, srcMac: await macOf(s.worldNs, 'eth0'), srcIp: s.worldIp, dstMac: await macOf(s.nodeNs, 'uplink'), dstIp: s.nodeIp, dport: u.nodePort!, flows: P.flows, seconds: P.ppsWarmupSeconds, sender };
   await flood(f, tmpDir!); // warm-up: every flow known to conntrack before counting
   await sleep(200);
   const before = await deliveredAt(s);
   const r = await flood({ ...f, seconds: P.ppsSeconds }, tmpDir!);
   await sleep(200);
   const delivered = (await deliveredAt(s)) - before;
-  return { mode, sent: r.sent, delivered, seconds: r.seconds };
+  return { mode, sender, sent: r.sent, delivered, seconds: r.seconds };
 }
 
 async function meta(): Promise<Record<string, unknown>> {
@@ -357,7 +368,7 @@ async function main(): Promise<void> {
       for (const s of order) {
         const st = await measureRound(s, bins);
         (cr.rounds[s.name] ??= []).push(st);
-        line.push(`${s.name} ${round(st.connRate)} conn/s CRR p50 ${round(st.crrP50)} µs RR p50 ${round(st.rrP50)} µs`);
+        line.push(`${s.name} ${round(st.connRate)} conn/s CRR p50 ${round(st.crrP50)} µs (pod IP ${round(st.directP50)}) RR p50 ${round(st.rrP50)} µs`);
       }
       log(`  round ${r + 1}/${P.rounds}: ${line.join('; ')}`);
     }
@@ -366,21 +377,24 @@ async function main(): Promise<void> {
     if (count === largest) {
       log(`==> NodePort packets per second (trafgen, ${P.flows} flows, ${P.ppsSeconds} s) while ${count} services exist`);
       let accel: Acceleration = membrane?.acceleration ?? 'xdp';
+      const measure = async (s: Side, mode: string) => {
+        for (const sender of P.ppsSenders) {
+          const res = await ppsRound(s, mode, sender);
+          pps.push(res);
+          log(`  ${res.mode.padEnd(13)} ${res.sender.padEnd(6)} ${round(res.delivered / res.seconds)} pps delivered of ${round(res.sent / res.seconds)} sent`);
+        }
+      };
       for (let r = 0; r < P.ppsRounds; r++) {
         for (const s of sides) {
           if (s.name === 'membrane') {
             // Both modes every round; the agent restarts to switch (the services stay).
             for (const a of [accel, accel === 'xdp' ? 'none' : 'xdp'] as Acceleration[]) {
               if (membrane!.acceleration !== a) await membrane!.startAgent(a);
-              const res = await ppsRound(s, a === 'xdp' ? 'membrane-xdp' : 'membrane-tc');
-              pps.push(res);
-              log(`  ${res.mode.padEnd(13)} ${round(res.delivered / res.seconds)} pps delivered of ${round(res.sent / res.seconds)} sent`);
+              await measure(s, a === 'xdp' ? 'membrane-xdp' : 'membrane-tc');
             }
             accel = membrane!.acceleration;
           } else {
-            const res = await ppsRound(s, s.name);
-            pps.push(res);
-            log(`  ${res.mode.padEnd(13)} ${round(res.delivered / res.seconds)} pps delivered of ${round(res.sent / res.seconds)} sent`);
+            await measure(s, s.name);
           }
         }
       }
@@ -393,8 +407,8 @@ async function main(): Promise<void> {
   const md = [
     `Services: Membrane vs kube-proxy (iptables ${P.iptables}, nftables) — ${String(info.date).slice(0, 16).replace('T', ' ')} UTC, Linux ${info.kernel}, ${info.cpus} CPUs (${info.cpuModel}), Node ${info.node}; load average ${(info.loadavgAtStart as number[])[0]} at start, ${round(os.loadavg()[0]!)} at end`,
     '',
-    `One client pod, one ClusterIP with ${P.backends} backend pods, amid ${P.counts.join(' / ')} services of ${P.backends} backends (every ${P.nodePortEvery}th a NodePort; ${endpointCount(sides[0]!.set!.services)} endpoints and ${iptRules.rules} iptables rules in ${iptRules.chains} chains at ${largest}). ` +
-      `Medians over ${P.rounds} rounds (sides rotate who goes first); CRR: ${P.crrCount} connections per round (connect + 64-byte round trip; rate = 1/mean), RR: ${P.rrCount} round trips on one connection.`,
+    `One client pod, one ClusterIP with ${P.backends} backend pods (the ${P.measuredAt} of the list), amid ${P.counts.join(' / ')} services of ${P.backends} backends (every ${P.nodePortEvery}th a NodePort; ${endpointCount(sides[0]!.set!.services)} endpoints and ${iptRules.rules} iptables rules in ${iptRules.chains} chains at ${largest}). ` +
+      `Medians over ${P.rounds} rounds (sides rotate who goes first); CRR: ${P.crrCount} connections per round (connect + 64-byte round trip; rate = 1/mean), RR: ${P.rrCount} round trips on one connection; "to a pod IP": the same CRR to one backend's own address, no service.`,
     '',
     '### New connections to one ClusterIP',
     '',
@@ -408,7 +422,11 @@ async function main(): Promise<void> {
     breakdown ? `Membrane, where the time of one apply of ${largest} services goes (ms): ${Object.entries(breakdown).map(([k, v]) => `${k} ${round(v)}`).join('; ')}\n` : '',
     `### NodePort packets per second (UDP, ${P.flows} flows, ${P.ppsSeconds} s per round, ${P.ppsRounds} rounds, counted at the backends' IP layer)`,
     '',
-    pps.length ? ppsTable(pps) : '(not measured)\n',
+    ...P.ppsSenders.flatMap((sender) => [
+      sender === 'sendto' ? 'trafgen, one sendto() per packet (linear skbs, as a NIC driver builds them):' : "trafgen's TX ring (paged skbs: the IP header outside the linear area):",
+      '',
+      pps.length ? ppsTable(pps, sender) : '(not measured)\n',
+    ]),
     '### Aims',
     '',
     aimsMarkdown(aims),

@@ -51,6 +51,8 @@ export interface ServiceSetSpec {
   measuredEndpoints: string[];
   /** A UDP NodePort twin of the measured service, for the packet-rate test. */
   udp?: { port: number; targetPort: number };
+  /** Where the measured service sits in the list (default: the middle). */
+  measuredAt?: 'first' | 'middle' | 'last';
 }
 
 export interface ServiceSet {
@@ -76,7 +78,8 @@ export function makeServiceSet(spec: ServiceSetSpec): ServiceSet {
   if (spec.count + extra + 1 > svcNet.size) throw new RangeError(`${spec.serviceCidr} is too small for ${spec.count} services`);
   const fillerNeeded = (spec.count - 1) * spec.backends;
   if (fillerNeeded + 1 > filler.size) throw new RangeError(`${spec.fillerCidr} is too small for ${fillerNeeded} filler backends`);
-  const mid = Math.floor((spec.count - 1) / 2);
+  const at = spec.measuredAt ?? 'middle';
+  const mid = at === 'first' ? 0 : at === 'last' ? spec.count - 1 : Math.floor((spec.count - 1) / 2);
   let nextIp = svcNet.base + 1;
   let nextFiller = filler.base + 1;
   let nextNodePort = spec.nodePortBase;

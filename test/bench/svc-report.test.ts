@@ -2,9 +2,9 @@
 // wins, ratios and the aims from measured numbers. Pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connTable, flatness, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
+import { connTable, flatness, latencyTable, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
 
-const r = (connRate: number, crrP50: number): RoundStats => ({ connRate, crrP50, crrP99: crrP50 * 2, rrP50: 20, rrP99: 40 });
+const r = (connRate: number, crrP50: number): RoundStats => ({ connRate, crrP50, crrP99: crrP50 * 2, rrP50: 20, rrP99: 40, directP50: 90, directP99: 180 });
 const results: CountResult[] = [
   { count: 1, rounds: { membrane: [r(10000, 100), r(10200, 98), r(9800, 102)], iptables: [r(8000, 125), r(8100, 123), r(7900, 127)], nftables: [r(8000, 125), r(8000, 125), r(8000, 125)] } },
   { count: 10000, rounds: { membrane: [r(9900, 101), r(10100, 99), r(10000, 100)], iptables: [r(3000, 333), r(4000, 250), r(5500, 180)], nftables: [r(7900, 126), r(10500, 95), r(8000, 125)] } },
@@ -13,6 +13,7 @@ const results: CountResult[] = [
 test('paired wins and medians', () => {
   assert.equal(wins(results[1]!.rounds.membrane, results[1]!.rounds.nftables, 'connRate', 'higher'), '2/3');
   assert.equal(wins(results[1]!.rounds.membrane, results[1]!.rounds.iptables, 'crrP50', 'lower'), '3/3');
+  assert.match(latencyTable(results), /\| 10000 \| iptables \| 250 \| 500 \| 20 \| 40 \| 90 \| 180 \| 160 \|/);
   const table = connTable(results);
   assert.match(table, /\| 10000 \| 10000 \| 4000 \| 8000 \| 2\.50 \| 1\.25 \| 3\/3, 2\/3 \|/);
 });
@@ -25,14 +26,15 @@ test('flatness is the largest count over the smallest, per side', () => {
 
 test('packets per second: medians of delivered over time, ratio to iptables', () => {
   const pps = [
-    { mode: 'membrane-xdp', sent: 1000, delivered: 900, seconds: 1 },
-    { mode: 'membrane-xdp', sent: 1200, delivered: 1200, seconds: 1 },
-    { mode: 'membrane-xdp', sent: 1100, delivered: 1000, seconds: 1 },
-    { mode: 'iptables', sent: 300, delivered: 300, seconds: 1 },
+    { mode: 'membrane-xdp', sender: 'sendto' as const, sent: 1000, delivered: 900, seconds: 1 },
+    { mode: 'membrane-xdp', sender: 'sendto' as const, sent: 1200, delivered: 1200, seconds: 1 },
+    { mode: 'membrane-xdp', sender: 'sendto' as const, sent: 1100, delivered: 1000, seconds: 1 },
+    { mode: 'iptables', sender: 'sendto' as const, sent: 300, delivered: 300, seconds: 1 },
   ];
   const s = ppsSummary(pps);
   assert.equal(s[0]!.deliveredPps, 1000);
   assert.equal(s[0]!.sentPps, 1100);
+  assert.equal(ppsSummary(pps, 'ring').length, 0);
   assert.match(ppsTable(pps), /\| membrane-xdp \| 1000 \| 1100 \| 0\.91 \| 3\.33 \| 3 \|/);
   const aims = svcAims(results, [{ side: 'membrane', count: 10000, ms: [800, 1200, 900], bytes: 1 }], pps, 10000);
   assert.deepEqual(aims.map((a) => a.met), [true, true, true, true, true]);
