@@ -332,6 +332,12 @@ static __always_inline int mb_skb_parse(struct __sk_buff *skb, struct mb_tuple4 
 	__u32 l4off, need;
 	__u8 *l4;
 
+	/* The headers may sit outside the linear area (paged skbs, as some
+	 * drivers and packet sockets' TX rings build them): pull the IPv4
+	 * header in first, or direct access cannot see it. */
+	if ((void *)(long)skb->data + ETH_HLEN + sizeof(struct iphdr) > (void *)(long)skb->data_end &&
+	    bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct iphdr)) < 0)
+		return -1;
 	ip = mb_ipv4(skb);
 	if (!ip || ip->ihl < 5 || ip->version != 4)
 		return -1;
