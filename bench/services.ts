@@ -36,11 +36,12 @@ import { NODE_BIN } from '../src/sandbox/topology.ts';
 import { countRules, syncRestore } from './lib/kube-proxy-iptables.ts';
 import { endpointCount, makeServiceSet, manifests, type ServiceSet, type ServiceSetSpec } from './lib/kube-services.ts';
 import { type IptablesBackend, KubeProxyNode, type SvcPod } from './lib/kp-node.ts';
-import { Daemons, exec, sleep } from './lib/proc.ts';
+import { Daemons, exec, inNetns, sleep } from './lib/proc.ts';
 import { round, summarize } from './lib/stats.ts';
 import { type Acceleration, type MembraneProgram, MembraneServiceNode } from './lib/svc-membrane.ts';
 import {
   aimsMarkdown,
+  BASELINE,
   type CountResult,
   connTable,
   latencyTable,
@@ -271,6 +272,22 @@ async function deliveredAt(s: Side): Promise<number> {
   return n;
 }
 
+/**
+ * The sender alone: the same flood into the iptables node, dropped as it
+ * arrives (an nftables netdev ingress chain on the uplink, policy drop,
+ * removed afterwards). What the other paths cost beyond it is theirs.
+ */
+async function ppsBaseline(s: Side, sender: Sender): Promise<PpsRound> {
+  const table = 'mbk-drop';
+  await inNetns(s.nodeNs, 'nft', ['-f', '-'], { input: `table netdev ${table} {\n  chain in { type filter hook ingress device "uplink" priority -500; policy drop; }\n}\n` });
+  try {
+    const r = await ppsRound(s, BASELINE, sender);
+    return { ...r, delivered: r.sent };
+  } finally {
+    await inNetns(s.nodeNs, 'nft', ['delete', 'table', 'netdev', table]);
+  }
+}
+
 async function ppsRound(s: Side, mode: string, sender: Sender): Promise<PpsRound> {
   const u = s.set!.measuredUdp!;
   const f = { worldNs: s.worldNs, srcMac: await macOf(s.worldNs, 'eth0'), srcIp: s.worldIp, dstMac: await macOf(s.nodeNs, 'uplink'), dstIp: s.nodeIp, dport: u.nodePort!, flows: P.flows, seconds: P.ppsWarmupSeconds, sender };
@@ -395,6 +412,13 @@ async function main(): Promise<void> {
             accel = membrane!.acceleration;
           } else {
             await measure(s, s.name);
+            if (s.name === 'iptables') {
+              for (const sender of P.ppsSenders) {
+                const res = await ppsBaseline(s, sender);
+                pps.push(res);
+                log(`  ${'sender alone'.padEnd(13)} ${res.sender.padEnd(6)} ${round(res.sent / res.seconds)} pps sent (dropped on arrival)`);
+              }
+            }
           }
         }
       }

@@ -120,6 +120,9 @@ export function programTable(samples: readonly ProgramSample[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Mode name of the sender-alone flood (dropped on arrival). */
+export const BASELINE = 'sender alone';
+
 export interface PpsSummary {
   mode: string;
   deliveredPps: number;
@@ -143,11 +146,31 @@ export function ppsSummary(rounds: readonly PpsRound[], sender: Sender = 'sendto
   });
 }
 
+/**
+ * µs of one CPU per packet beyond the sender's own: 1/rate of a path minus
+ * 1/rate of the sender alone (sender and datapath share the CPU, and every
+ * path delivers all it is sent).
+ */
+export function costBeyondSender(s: PpsSummary | undefined, base: PpsSummary | undefined): number | undefined {
+  if (!s || !base || s.deliveredShare < 0.99 || !(s.sentPps > 0) || !(base.sentPps > 0)) return undefined;
+  return 1e6 / s.sentPps - 1e6 / base.sentPps;
+}
+
 export function ppsTable(rounds: readonly PpsRound[], sender: Sender = 'sendto', baseline = 'iptables'): string {
   const sum = ppsSummary(rounds, sender);
-  const base = sum.find((s) => s.mode === baseline)?.deliveredPps;
-  const lines = ['| NodePort path | delivered pps (median) | sent pps | delivered/sent | ×iptables | rounds |', '|---|---:|---:|---:|---:|---:|'];
-  for (const s of sum) lines.push(`| ${s.mode} | ${fmt(s.deliveredPps)} | ${fmt(s.sentPps)} | ${s.deliveredShare.toFixed(2)} | ${ratio(s.deliveredPps, base)} | ${s.rounds} |`);
+  const baseRow = sum.find((s) => s.mode === baseline);
+  const alone = sum.find((s) => s.mode === BASELINE);
+  const baseCost = costBeyondSender(baseRow, alone);
+  const lines = [
+    '| NodePort path | delivered pps (median) | sent pps | delivered/sent | ×iptables | µs per packet beyond the sender | iptables µs / this µs | rounds |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of sum) {
+    if (s.mode === BASELINE) continue;
+    const cost = costBeyondSender(s, alone);
+    lines.push(`| ${s.mode} | ${fmt(s.deliveredPps)} | ${fmt(s.sentPps)} | ${s.deliveredShare.toFixed(2)} | ${ratio(s.deliveredPps, baseRow?.deliveredPps)} | ${fmt(cost)} | ${ratio(baseCost, cost)} | ${s.rounds} |`);
+  }
+  if (alone) lines.push(`| ${BASELINE} (dropped on arrival: nftables netdev ingress) | — | ${fmt(alone.sentPps)} | — | — | 0 | — | ${alone.rounds} |`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -169,6 +192,8 @@ export function svcAims(results: readonly CountResult[], programs: readonly Prog
   const sum = ppsSummary(pps, 'sendto');
   const xdp = sum.find((s) => s.mode === 'membrane-xdp')?.deliveredPps;
   const ipt = sum.find((s) => s.mode === 'iptables')?.deliveredPps;
+  const xdpCost = costBeyondSender(sum.find((s) => s.mode === 'membrane-xdp'), sum.find((s) => s.mode === BASELINE));
+  const iptCost = costBeyondSender(sum.find((s) => s.mode === 'iptables'), sum.find((s) => s.mode === BASELINE));
   const known = (x: number | undefined) => x !== undefined && Number.isFinite(x);
   return [
     {
@@ -194,7 +219,7 @@ export function svcAims(results: readonly CountResult[], programs: readonly Prog
     {
       aim: 'NodePort: XDP ≥ 3× iptables DNAT in packets per second (linear skbs, as from a NIC)',
       met: known(xdp) && known(ipt) ? xdp! >= 3 * ipt! : undefined,
-      evidence: `XDP ${fmt(xdp, 'pps')}, iptables ${fmt(ipt, 'pps')}: ×${ratio(xdp, ipt)}`,
+      evidence: `XDP ${fmt(xdp, 'pps')}, iptables ${fmt(ipt, 'pps')}: ×${ratio(xdp, ipt)}${xdpCost !== undefined && iptCost !== undefined ? `; per packet beyond the sender: XDP ${fmt(xdpCost, 'µs')}, iptables ${fmt(iptCost, 'µs')} (×${ratio(iptCost, xdpCost)})` : ''}`,
     },
   ];
 }

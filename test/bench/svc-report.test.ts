@@ -2,7 +2,7 @@
 // wins, ratios and the aims from measured numbers. Pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connTable, flatness, latencyTable, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
+import { BASELINE, connTable, flatness, latencyTable, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
 
 const r = (connRate: number, crrP50: number): RoundStats => ({ connRate, crrP50, crrP99: crrP50 * 2, rrP50: 20, rrP99: 40, directP50: 90, directP99: 180 });
 const results: CountResult[] = [
@@ -32,10 +32,15 @@ test('packets per second: medians of delivered over time, ratio to iptables', ()
     { mode: 'iptables', sender: 'sendto' as const, sent: 300, delivered: 300, seconds: 1 },
   ];
   const s = ppsSummary(pps);
+  const withBase = [...pps, { mode: BASELINE, sender: 'sendto' as const, sent: 2000, delivered: 2000, seconds: 1 }];
+  // 1e6/1100 − 1e6/2000 = 409 µs for XDP; 1e6/300 − 500 = 2833 µs for iptables: ×6.93.
+  assert.match(ppsTable(withBase), /\| membrane-xdp \| 1000 \| 1100 \| 0\.91 \| 3\.33 \| n\/a \| n\/a \| 3 \|/);
+  assert.match(ppsTable(withBase), /\| iptables \| 300 \| 300 \| 1\.00 \| 1\.00 \| 2833 \| 1\.00 \| 1 \|/);
+  assert.match(ppsTable(withBase), /\| sender alone \(dropped on arrival: nftables netdev ingress\) \| — \| 2000 \|/);
   assert.equal(s[0]!.deliveredPps, 1000);
   assert.equal(s[0]!.sentPps, 1100);
   assert.equal(ppsSummary(pps, 'ring').length, 0);
-  assert.match(ppsTable(pps), /\| membrane-xdp \| 1000 \| 1100 \| 0\.91 \| 3\.33 \| 3 \|/);
+  assert.match(ppsTable(pps), /\| membrane-xdp \| 1000 \| 1100 \| 0\.91 \| 3\.33 \| n\/a \| n\/a \| 3 \|/);
   const aims = svcAims(results, [{ side: 'membrane', count: 10000, ms: [800, 1200, 900], bytes: 1 }], pps, 10000);
   assert.deepEqual(aims.map((a) => a.met), [true, true, true, true, true]);
   assert.deepEqual(svcAims(results, [], [], 10000).map((a) => a.met), [true, true, true, undefined, undefined]);
