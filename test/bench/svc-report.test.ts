@@ -2,7 +2,7 @@
 // wins, ratios and the aims from measured numbers. Pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASELINE, connTable, flatness, latencyTable, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
+import { BASELINE, connTable, flatness, latencyTable, relativeFlatness, ppsSummary, ppsTable, svcAims, wins, type CountResult, type RoundStats } from '../../bench/lib/svc-report.ts';
 
 const r = (connRate: number, crrP50: number): RoundStats => ({ connRate, crrP50, crrP99: crrP50 * 2, rrP50: 20, rrP99: 40, directP50: 90, directP99: 180 });
 const results: CountResult[] = [
@@ -18,10 +18,14 @@ test('paired wins and medians', () => {
   assert.match(table, /\| 10000 \| 10000 \| 4000 \| 8000 \| 2\.50 \| 1\.25 \| 3\/3, 2\/3 \|/);
 });
 
-test('flatness is the largest count over the smallest, per side', () => {
+test('flatness is the largest count over the smallest, per side; relative to the pod-IP CRR of the same round', () => {
   const f = flatness(results);
   assert.equal(f.membrane, 1);
   assert.equal(f.iptables!.toFixed(2), '2.00');
+  // Everything twice as slow at the largest count, the service's share alike: flat.
+  const drift: CountResult[] = [results[0]!, { count: 10000, rounds: { membrane: results[0]!.rounds.membrane!.map((x) => ({ ...x, crrP50: x.crrP50 * 2, directP50: x.directP50 * 2 })) } }];
+  assert.equal(flatness(drift).membrane!.toFixed(2), '2.00');
+  assert.equal(relativeFlatness(drift).membrane!.toFixed(2), '1.00');
 });
 
 test('packets per second: medians of delivered over time, ratio to iptables', () => {
