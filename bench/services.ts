@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { parseManifests } from '../src/k8s/documents.ts';
 import { NODE_BIN } from '../src/sandbox/topology.ts';
 import { countRules, syncRestore } from './lib/kube-proxy-iptables.ts';
-import { endpointCount, makeServiceSet, manifests, type ServiceSet, type ServiceSetSpec } from './lib/kube-services.ts';
+import { endpointCount, makeServiceSet, type ManifestFormat, manifests, type ServiceSet, type ServiceSetSpec } from './lib/kube-services.ts';
 import { type IptablesBackend, KubeProxyNode, type SvcPod } from './lib/kp-node.ts';
 import { Daemons, exec, inNetns, sleep } from './lib/proc.ts';
 import { round, summarize } from './lib/stats.ts';
@@ -231,10 +231,10 @@ function specOf(s: Side, count: number): ServiceSetSpec {
 }
 
 /** One full programming of a side from a node without services; ms of the timed part. */
-async function program(s: Side, set: ServiceSet, prev: ServiceSet | undefined): Promise<{ ms: number; bytes: number; detail?: MembraneProgram }> {
+async function program(s: Side, set: ServiceSet, prev: ServiceSet | undefined, format: ManifestFormat): Promise<{ ms: number; bytes: number; detail?: MembraneProgram }> {
   if (s.name === 'membrane') {
     if (prev) await membrane!.clear(prev.services);
-    const r = await membrane!.program(set.services);
+    const r = await membrane!.program(set.services, format);
     const want = set.services.length;
     if (r.sync && r.sync.services < want) throw new Error(`membrane: ${r.sync.services} services programmed, ${want} applied`);
     return { ms: r.ms, bytes: r.bytes, detail: r };
@@ -349,7 +349,7 @@ async function main(): Promise<void> {
 
   const results: CountResult[] = [];
   const programs: ProgramSample[] = [];
-  const membraneDetail: Array<{ count: number } & MembraneProgram> = [];
+  const membraneDetail: Array<{ count: number; format: ManifestFormat } & MembraneProgram> = [];
   const pps: PpsRound[] = [];
   let breakdown: Record<string, number> | undefined;
   const prevSet = new Map<SideName, ServiceSet>();
@@ -359,20 +359,23 @@ async function main(): Promise<void> {
     log(`==> ${count} services × ${P.backends} backends`);
     for (const s of sides) {
       s.set = serviceSet(s, count);
-      const sample: ProgramSample = { side: s.name, count, ms: [], bytes: 0 };
-      for (let rep = 0; rep < P.programReps; rep++) {
-        const r = await program(s, s.set, prevSet.get(s.name));
-        prevSet.set(s.name, s.set);
-        sample.ms.push(r.ms);
-        sample.bytes = r.bytes;
-        if (r.detail) membraneDetail.push({ count, ...r.detail });
-        if (r.ms > P.programRepeatBelowMs && rep + 1 < P.programReps) {
-          sample.note = `not repeated: one load takes over ${P.programRepeatBelowMs / 1000} s`;
-          break;
+      // Membrane takes both exports of a cluster: YAML documents, and one JSON List (the last one stays).
+      for (const format of s.name === 'membrane' ? (['yaml', 'json'] as const) : (['yaml'] as const)) {
+        const sample: ProgramSample = { side: s.name, ...(s.name === 'membrane' ? { variant: format === 'json' ? 'JSON List' : 'YAML' } : {}), count, ms: [], bytes: 0 };
+        for (let rep = 0; rep < P.programReps; rep++) {
+          const r = await program(s, s.set, prevSet.get(s.name), format);
+          prevSet.set(s.name, s.set);
+          sample.ms.push(r.ms);
+          sample.bytes = r.bytes;
+          if (r.detail) membraneDetail.push({ count, format, ...r.detail });
+          if (r.ms > P.programRepeatBelowMs && rep + 1 < P.programReps) {
+            sample.note = `not repeated: one load takes over ${P.programRepeatBelowMs / 1000} s`;
+            break;
+          }
         }
+        programs.push(sample);
+        log(`  program ${`${s.name}${sample.variant ? ` (${sample.variant})` : ''}`.padEnd(22)} ${sample.ms.map((x) => `${round(x)} ms`).join(', ')}`);
       }
-      programs.push(sample);
-      log(`  program ${s.name.padEnd(9)} ${sample.ms.map((x) => `${round(x)} ms`).join(', ')}`);
       await checkPath(s, bins);
     }
     if (membrane && count === largest) breakdown = await membraneBreakdown(sides.find((s) => s.name === 'membrane')!);
@@ -488,9 +491,15 @@ async function membraneBreakdown(s: Side): Promise<Record<string, number>> {
   const p0 = process.hrtime.bigint();
   parseManifests(text, 'bench');
   const parseMs = Number(process.hrtime.bigint() - p0) / 1e6;
+  const jsonText = manifests(set.services, 'json');
+  const j0 = process.hrtime.bigint();
+  parseManifests(jsonText, 'bench');
+  const parseJsonMs = Number(process.hrtime.bigint() - j0) / 1e6;
   await m.clear(set.services);
   const direct = await m.programDirect(set.services);
   const st = await m.status();
+  await m.clear(set.services);
+  const directJson = await m.programDirect(set.services, 'json');
   const nodeStart = await exec('nsenter', [`--net=/var/run/netns/${m.nodeNs}`, '--', NODE_BIN, '-e', '0']);
   // The same count without NodePorts: no Maglev tables to build.
   await m.clear(set.services);
@@ -501,13 +510,15 @@ async function membraneBreakdown(s: Side): Promise<Record<string, number>> {
   const cli = await m.program(set.services);
   const sync = st.services.lastSync;
   return {
-    'membrane apply -f (CLI process, spawn to exit)': cli.ms,
-    'of which: agent API call alone (POST /v1/apply)': direct.ms,
+    'membrane apply -f of YAML (CLI process, spawn to exit)': cli.ms,
+    'of which: agent API call alone (POST /v1/apply of the YAML)': direct.ms,
     'of which: agent sync, desired state + plan': sync?.computeMs ?? Number.NaN,
     'of which: agent sync, map writes': sync?.writeMs ?? Number.NaN,
     'map entries written': sync?.writes ?? Number.NaN,
     'Maglev tables built': sync?.maglevTables ?? Number.NaN,
-    'parse + validate the manifest once, in this process (the CLI does it, then the agent)': parseMs,
+    'parse + validate the YAML once, in this process (the CLI does it, then the agent)': parseMs,
+    'agent API call alone with the same as one JSON List': directJson.ms,
+    'parse + validate the JSON List once, in this process': parseJsonMs,
     'bare node start (node -e 0)': nodeStart.ms,
     'same count without NodePorts (no Maglev tables): agent sync, desired state + plan': st2.services.lastSync?.computeMs ?? Number.NaN,
     'same count without NodePorts: agent sync, map writes': st2.services.lastSync?.writeMs ?? Number.NaN,

@@ -170,12 +170,45 @@ export function sha256Base32(text: string): string {
   return base32(createHash('sha256').update(text).digest());
 }
 
+/** How the manifests are written: YAML documents (`kubectl get -o yaml`, split) or one JSON List (`kubectl get -o json`). */
+export type ManifestFormat = 'yaml' | 'json';
+
 /**
- * Service + EndpointSlice manifests (YAML, one document each) exactly as a
- * cluster would export them, for `membrane apply -f`. Every endpoint is
- * ready; one slice per service.
+ * Service + EndpointSlice manifests exactly as a cluster would export them,
+ * for `membrane apply -f`: YAML, one document per object, or one JSON
+ * `List` of them all. Every endpoint is ready; one slice per service.
  */
-export function manifests(services: readonly BenchService[]): string {
+export function manifests(services: readonly BenchService[], format: ManifestFormat = 'yaml'): string {
+  return format === 'json' ? jsonList(services) : yamlDocuments(services);
+}
+
+function jsonList(services: readonly BenchService[]): string {
+  const items: unknown[] = [];
+  for (const s of services) {
+    const proto = s.protocol.toUpperCase();
+    items.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: s.name, namespace: s.namespace },
+      spec: {
+        type: s.nodePort !== undefined ? 'NodePort' : 'ClusterIP',
+        clusterIP: s.clusterIP,
+        ports: [{ name: s.portName, protocol: proto, port: s.port, targetPort: s.targetPort, ...(s.nodePort !== undefined ? { nodePort: s.nodePort } : {}) }],
+      },
+    });
+    items.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${s.name}-1`, namespace: s.namespace, labels: { 'kubernetes.io/service-name': s.name } },
+      addressType: 'IPv4',
+      ports: [{ name: s.portName, protocol: proto, port: s.targetPort }],
+      endpoints: s.endpoints.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+    });
+  }
+  return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`;
+}
+
+function yamlDocuments(services: readonly BenchService[]): string {
   const docs: string[] = [];
   for (const s of services) {
     const proto = s.protocol.toUpperCase();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AgentClient } from '../../src/agent/client.ts';
 import type { ServicesStatus } from '../../src/service/manager.ts';
 import { DIST, inCgroup, NODE_BIN, Topology } from '../../src/sandbox/topology.ts';
-import { type BenchService, manifests } from './kube-services.ts';
+import { type BenchService, type ManifestFormat, manifests } from './kube-services.ts';
 import type { SvcPod } from './kp-node.ts';
 import { exec, inNetns } from './proc.ts';
 
@@ -99,9 +99,9 @@ export class MembraneServiceNode {
   }
 
   /** `membrane apply -f` of the services' manifests, timed; then the agent's own account of the sync. */
-  async program(services: readonly BenchService[]): Promise<MembraneProgram> {
-    const file = path.join(this.t.spec.workDir, 'services.yaml');
-    const text = manifests(services);
+  async program(services: readonly BenchService[], format: ManifestFormat = 'yaml'): Promise<MembraneProgram> {
+    const file = path.join(this.t.spec.workDir, `services.${format}`);
+    const text = manifests(services, format);
     fs.writeFileSync(file, text);
     const r = await this.cli(['apply', '-f', file, '-o', 'json']);
     const st = await this.status();
@@ -110,8 +110,8 @@ export class MembraneServiceNode {
   }
 
   /** Posts the same manifest straight to the agent (no CLI process): the agent's part of an apply. */
-  async programDirect(services: readonly BenchService[]): Promise<{ ms: number }> {
-    const text = manifests(services);
+  async programDirect(services: readonly BenchService[], format: ManifestFormat = 'yaml'): Promise<{ ms: number }> {
+    const text = manifests(services, format);
     const t0 = process.hrtime.bigint();
     await this.api.post('/v1/apply', { manifest: text, source: 'bench' });
     return { ms: Number(process.hrtime.bigint() - t0) / 1e6 };
@@ -121,7 +121,7 @@ export class MembraneServiceNode {
   async clear(services: readonly BenchService[]): Promise<{ ms: number }> {
     if (services.length === 0) return { ms: 0 };
     const t0 = process.hrtime.bigint();
-    await this.api.post('/v1/delete', { manifest: manifests(services), source: 'bench' });
+    await this.api.post('/v1/delete', { manifest: manifests(services, 'json'), source: 'bench' });
     return { ms: Number(process.hrtime.bigint() - t0) / 1e6 };
   }
 

@@ -41,6 +41,8 @@ export interface PpsRound {
 
 export interface ProgramSample {
   side: SideName;
+  /** e.g. the manifest format Membrane was given. */
+  variant?: string;
   count: number;
   ms: number[];
   bytes: number;
@@ -140,7 +142,7 @@ export function flatness(results: readonly CountResult[], k: keyof RoundStats = 
 export function programTable(samples: readonly ProgramSample[]): string {
   const lines = ['| services | side | time (median) | samples | input |', '|---:|---|---:|---|---:|'];
   for (const p of samples) {
-    lines.push(`| ${p.count} | ${p.side} | ${fmt(median(p.ms), 'ms')} | ${p.ms.map((x) => round(x)).join(', ')}${p.note ? ` (${p.note})` : ''} | ${fmt(p.bytes / 1e6, 'MB')} |`);
+    lines.push(`| ${p.count} | ${p.side}${p.variant ? ` (${p.variant})` : ''} | ${fmt(median(p.ms), 'ms')} | ${p.ms.map((x) => round(x)).join(', ')}${p.note ? ` (${p.note})` : ''} | ${fmt(p.bytes / 1e6, 'MB')} |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -214,7 +216,8 @@ export function svcAims(results: readonly CountResult[], programs: readonly Prog
   const flat = flatness(results);
   const rel = relativeFlatness(results);
   const direct = flatness(results, 'directP50');
-  const prog = programs.find((p) => p.side === 'membrane' && p.count === largest);
+  const progs = programs.filter((p) => p.side === 'membrane' && p.count === largest);
+  const prog = progs.length ? progs.reduce((a, b) => (median(a.ms) <= median(b.ms) ? a : b)) : undefined;
   const progMs = prog ? median(prog.ms) : undefined;
   const sum = ppsSummary(pps, 'sendto');
   const xdp = sum.find((s) => s.mode === 'membrane-xdp')?.deliveredPps;
@@ -243,7 +246,7 @@ export function svcAims(results: readonly CountResult[], programs: readonly Prog
     {
       aim: `${largest} services programmed in under 1 s`,
       met: progMs !== undefined ? progMs < 1000 : undefined,
-      evidence: `membrane apply -f → maps written: ${fmt(progMs, 'ms')} (median of ${prog?.ms.length ?? 0})`,
+      evidence: progs.map((p) => `membrane apply -f${p.variant ? ` (${p.variant})` : ''} → maps written: ${fmt(median(p.ms), 'ms')} (median of ${p.ms.length})`).join('; ') || 'not measured',
     },
     {
       aim: 'NodePort: XDP ≥ 3× iptables DNAT in packets per second (linear skbs, as from a NIC)',

@@ -213,4 +213,7 @@ test('the Membrane manifests validate as Kubernetes Service and EndpointSlice ob
   const m = objects.find((o) => o.kind === 'Service' && o.name === 'measured-udp')!;
   assert.equal(m.namespace, 'bench');
   assert.match(JSON.stringify(m.spec), /"nodePort":\d+/);
+  // The same objects as one JSON List (kubectl get -o json).
+  const fromJson = parseManifests(manifests(set.services, 'json'), 'bench').objects;
+  assert.deepEqual(fromJson.map((o) => [o.kind, o.namespace, o.name, o.spec]), objects.map((o) => [o.kind, o.namespace, o.name, o.spec]));
 });
