@@ -48,6 +48,11 @@ export class AgentClient {
             ? { 'content-type': 'application/json', 'content-length': payload.length }
             : {},
           timeout: this.timeoutMs,
+          // A fresh connection per request: the default agent keeps sockets
+          // alive, and the agent's server closes idle ones, so a request
+          // written on one that it just closed failed with EPIPE. A unix
+          // socket connect costs microseconds.
+          agent: false,
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -295,20 +295,34 @@ export class Topology {
     return this.client.get<EndpointJSON[]>('/v1/endpoints');
   }
 
-  /** Removes everything: pods, agent, namespaces, pins, blackholes. Safe to call twice. */
+  /**
+   * Removes everything: pods, agent, namespaces, cgroup, blackholes, pins.
+   * Safe to call twice. Every step runs even when an earlier one fails (a
+   * busy cgroup must not leave blackholes and pins behind); the failures
+   * are thrown together at the end.
+   */
   async destroy(): Promise<void> {
+    const failures: string[] = [];
+    const step = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message}`);
+      }
+    };
     for (const pod of this.pods.values()) pod.server?.kill('SIGKILL');
     this.worldServer?.kill('SIGKILL');
-    await this.stopAgent('SIGKILL').catch(() => undefined);
+    await step('stop the agent', () => this.stopAgent('SIGKILL'));
     for (const pod of this.pods.values()) await run('ip', ['netns', 'del', pod.netnsName], { allowFail: true });
     this.pods.clear();
     await run('ip', ['netns', 'del', this.nodeNs], { allowFail: true });
     await run('ip', ['netns', 'del', this.worldNs], { allowFail: true });
-    await removeCgroup(this.cgroup);
+    await step(`remove cgroup ${this.cgroup}`, () => removeCgroup(this.cgroup));
     for (const cidr of this.#cidrs()) {
       await run('ip', ['route', 'del', 'blackhole', cidr], { allowFail: true });
     }
-    fs.rmSync(this.spec.pinDir, { recursive: true, force: true });
+    await step(`remove ${this.spec.pinDir}`, () => fs.rmSync(this.spec.pinDir, { recursive: true, force: true }));
+    if (failures.length > 0) throw new MembraneError('INTERNAL', `topology ${this.spec.name} cleanup: ${failures.join('; ')}`);
   }
 }
 
