@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BridgeNode, BRIDGE_CIDR, MEMBRANE_CIDR, MembraneNode, SIDES, type BenchNode, type Side } from './lib/nodes.ts';
-import { exec, Daemons } from './lib/proc.ts';
+import { Daemons, destroyAll, exec, runWithCleanup } from './lib/proc.ts';
 import { profileAdd, type ProfilePart } from './lib/profile.ts';
 import { PerfRecording, perfAvailable, summarizeTimelines, timelines, type TraceSummary } from './lib/trace.ts';
 import { aims, markdownAims, markdownTable, roundsRow, row, TOLERANCE, type Row } from './lib/report.ts';
@@ -51,31 +51,12 @@ const P = {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const daemons = new Daemons();
 const nodes: BenchNode[] = [];
-let cleaning: Promise<void> | undefined;
 let perf: PerfRecording | undefined;
 
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    perf?.kill();
-    await daemons.killAll();
-    for (const n of nodes.reverse()) {
-      try {
-        await n.destroy();
-      } catch (err) {
-        log(`cleanup of ${n.side}: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    interrupted = true;
-    log(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
+async function cleanup(): Promise<void> {
+  perf?.kill();
+  await daemons.killAll();
+  await destroyAll(nodes, (i) => nodes[i]!.side, log);
 }
 
 interface LatencyResult {
@@ -274,12 +255,4 @@ async function main(): Promise<void> {
   log(`==> results: ${path.join(opts.out!, `bench-${stamp}.json`)} (also latest.json, latest.md); ${result.meta.durationS} s`);
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) log(`bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = 1;
-} finally {
-  log('==> cleaning up');
-  await cleanup();
-}
+await runWithCleanup('bench', main, cleanup, log);

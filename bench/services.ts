@@ -26,7 +26,6 @@
 // process dies. Results: DIR/services-<time>.json, DIR/services-latest.json
 // and DIR/services-latest.md; the markdown also goes to stdout.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +35,7 @@ import { NODE_BIN } from '../src/sandbox/topology.ts';
 import { countRules, syncRestore } from './lib/kube-proxy-iptables.ts';
 import { endpointCount, makeServiceSet, type ManifestFormat, manifests, type ServiceSet, type ServiceSetSpec } from './lib/kube-services.ts';
 import { type IptablesBackend, KubeProxyNode, type SvcPod } from './lib/kp-node.ts';
-import { Daemons, exec, inNetns, sleep } from './lib/proc.ts';
+import { Daemons, destroyAll, exec, inNetns, runWithCleanup, sleep } from './lib/proc.ts';
 import { round, summarize } from './lib/stats.ts';
 import { type Acceleration, type MembraneProgram, MembraneServiceNode } from './lib/svc-membrane.ts';
 import {
@@ -57,11 +56,6 @@ import {
 import { type Bins, buildC, connRate, ECHO_PORT, flood, macOf, SINK_PORT, startBackend, tcpRR, tuneClient, ipDelivered, type Wrap, noWrap } from './lib/svc-traffic.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-
-// One connection per agent request. Node's default agent keeps sockets alive;
-// the agent's server closes idle ones after 5 s, and a request written on
-// such a socket fails with EPIPE (requests here can be minutes apart).
-http.globalAgent = new http.Agent({ keepAlive: false });
 
 // --- names and addresses (never 192.0.2.0/24: the host's own network) -------
 const PREFIX = 'mbk';
@@ -142,37 +136,17 @@ const made: Side[] = [];
 let membrane: MembraneServiceNode | undefined;
 const kube: Partial<Record<'iptables' | 'nftables', KubeProxyNode>> = {};
 let tmpDir: string | undefined;
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await daemons.killAll();
-    // The agent's log outlives the run (bench/out is git-ignored).
-    if (membrane && fs.existsSync(membrane.t.logFile)) {
-      fs.mkdirSync(opts.out!, { recursive: true });
-      fs.copyFileSync(membrane.t.logFile, path.join(opts.out!, 'services-agent.log'));
-    }
-    for (const s of [...made].reverse()) {
-      try {
-        await s.destroy();
-      } catch (err) {
-        log(`cleanup of ${s.name}: ${(err as Error).message}`);
-      }
-    }
-    for (const c of HOST_BLACKHOLES) await exec('ip', ['route', 'del', 'blackhole', c]);
-    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
-    fs.rmSync(WORK_DIR, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    interrupted = true;
-    log(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
+async function cleanup(): Promise<void> {
+  await daemons.killAll();
+  // The agent's log outlives the run (bench/out is git-ignored).
+  if (membrane && fs.existsSync(membrane.t.logFile)) {
+    fs.mkdirSync(opts.out!, { recursive: true });
+    fs.copyFileSync(membrane.t.logFile, path.join(opts.out!, 'services-agent.log'));
+  }
+  await destroyAll(made, (i) => made[i]!.name, log);
+  for (const c of HOST_BLACKHOLES) await exec('ip', ['route', 'del', 'blackhole', c]);
+  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+  fs.rmSync(WORK_DIR, { recursive: true, force: true });
 }
 
 async function makeSides(): Promise<Side[]> {
@@ -525,12 +499,4 @@ async function membraneBreakdown(s: Side): Promise<Record<string, number>> {
   };
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) log(`services bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = 1;
-} finally {
-  log('==> cleaning up');
-  await cleanup();
-}
+await runWithCleanup('services bench', main, cleanup, log);

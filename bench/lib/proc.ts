@@ -112,3 +112,41 @@ export class Daemons {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Runs a benchmark's main, then its cleanup exactly once: after success,
+ * after a failure (reported, exit code 1), or on SIGINT/SIGTERM/SIGHUP
+ * (exit 130), so nothing it made outlives it.
+ */
+export async function runWithCleanup(name: string, main: () => Promise<void>, cleanup: () => Promise<void>, log: (s: string) => void): Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  const clean = () => (cleaning ??= cleanup());
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      interrupted = true;
+      log(`\n${sig}: cleaning up`);
+      void clean().finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
+  } catch (err) {
+    if (!interrupted) log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  } finally {
+    log('==> cleaning up');
+    await clean();
+  }
+}
+
+/** Destroys each thing in reverse order of making; a failure is logged and the rest still go. */
+export async function destroyAll(things: ReadonlyArray<{ destroy(): Promise<void> }>, label: (i: number) => string, log: (s: string) => void): Promise<void> {
+  for (let i = things.length - 1; i >= 0; i--) {
+    try {
+      await things[i]!.destroy();
+    } catch (err) {
+      log(`cleanup of ${label(i)}: ${(err as Error).message}`);
+    }
+  }
+}
