@@ -25,26 +25,7 @@ export interface ObjectResult {
   action: 'created' | 'configured' | 'unchanged' | 'deleted' | 'not found';
 }
 
-/**
- * Kinds this agent acts on. Others may validate (the manifest parser knows
- * Services and EndpointSlices) but are refused until the agent serves them,
- * so that `apply` never reports success for something that has no effect.
- */
-const SERVED_KINDS = new Set(['Pod', 'Namespace', 'Service', 'EndpointSlice']);
-
-function parseServed(req: ManifestRequest) {
-  const { objects } = parseManifests(req.manifest, req.source ?? '<request>');
-  const unserved = objects.filter((o) => !SERVED_KINDS.has(o.kind));
-  if (unserved.length > 0) {
-    const o = unserved[0]!;
-    throw new InputError('kind', `${o.kind} is valid but this agent does not serve it yet (it serves ${[...SERVED_KINDS].join(', ')}); nothing was applied`, {
-      document: o.source?.document ?? `${o.kind} ${o.name}`,
-    });
-  }
-  return objects;
-}
-
-function readRequest(body: unknown): ManifestRequest {
+function readRequest(body: unknown): Required<ManifestRequest> {
   const r = body as Partial<ManifestRequest> | undefined;
   if (typeof r?.manifest !== 'string') throw new InputError('manifest', 'must be the manifest text');
   return { manifest: r.manifest, source: typeof r.source === 'string' ? r.source : '<request>' };
@@ -82,8 +63,8 @@ export function storedSpecs(agent: Pick<Agent, 'store' | 'config'>, objects: rea
 
 export async function applyManifest(agent: Agent, body: unknown): Promise<ApplyResponse> {
   const req = readRequest(body);
-  const objects = parseServed(req);
-  const specs = storedSpecs(agent, objects, req.source ?? '<request>');
+  const { objects } = parseManifests(req.manifest, req.source);
+  const specs = storedSpecs(agent, objects, req.source);
   const results: ObjectResult[] = [];
   const puts: Array<[string, unknown]> = [];
   objects.forEach((o, i) => {
@@ -107,7 +88,8 @@ async function datapathWarnings(agent: Agent, changes: number): Promise<{ warnin
 }
 
 export async function deleteManifest(agent: Agent, body: unknown): Promise<ApplyResponse> {
-  const objects = parseServed(readRequest(body));
+  const req = readRequest(body);
+  const { objects } = parseManifests(req.manifest, req.source);
   const results: ObjectResult[] = [];
   const dels: string[] = [];
   for (const o of objects) {

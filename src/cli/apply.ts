@@ -1,6 +1,6 @@
 import { AgentClient } from '../agent/client.ts';
 import type { ObjectResult } from '../agent/apply.ts';
-import { InputError } from '../errors.ts';
+import { InputError, MembraneError } from '../errors.ts';
 import { parseManifests, readManifestText } from '../k8s/documents.ts';
 import { supportedKinds } from '../k8s/registry.ts';
 import type { Command, ParsedArgs } from './command.ts';
@@ -15,11 +15,16 @@ async function send(path: '/v1/apply' | '/v1/delete', values: ParsedArgs['values
   const file = values.filename;
   if (typeof file !== 'string') throw new InputError('-f', 'missing: give a manifest file with -f FILE');
   const fmt = outputFormat(values.output);
-  // Validate locally first so that errors come back even without an agent.
   const { text, sourceName } = await readManifestText(file);
-  parseManifests(text, sourceName);
   const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
-  const { results, warnings = [] } = await client.post<{ results: ObjectResult[]; warnings?: string[] }>(path, { manifest: text, source: sourceName });
+  // The agent validates the whole file before it applies anything, so the
+  // file is parsed once, there. Without an agent it is parsed here, so that
+  // its errors still come back before the one about the agent.
+  const answer = await client.post<{ results: ObjectResult[]; warnings?: string[] }>(path, { manifest: text, source: sourceName }).catch((err: unknown) => {
+    if (err instanceof MembraneError && err.code === 'AGENT_UNREACHABLE') parseManifests(text, sourceName);
+    throw err;
+  });
+  const { results, warnings = [] } = answer;
   if (fmt === 'json') printJson(results);
   else for (const r of results) process.stdout.write(`${r.kind.toLowerCase()}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${r.action}\n`);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
