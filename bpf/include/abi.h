@@ -27,12 +27,14 @@ struct mb_endpoint_key {
 	__u32 ip4; /* network byte order */
 };
 
-#define MB_EP_F_AUDIT (1 << 0) /* reserved for policy audit mode */
+#define MB_EP_F_AUDIT (1 << 0)          /* policy audit mode: report denials, let the packets pass */
+#define MB_EP_F_INGRESS_POLICY (1 << 1) /* a policy selects this endpoint for ingress: default deny */
+#define MB_EP_F_EGRESS_POLICY (1 << 2)  /* a policy selects this endpoint for egress: default deny */
 
 struct mb_endpoint_info {
 	__u32 ifindex;     /* host-side veth ifindex (node netns) */
 	__u32 lxc_id;      /* endpoint id, 1..65535 */
-	__u32 identity;    /* security identity (0 until identities exist) */
+	__u32 identity;    /* security identity (MB_ID_INIT until the agent knows its labels) */
 	__u32 flags;       /* MB_EP_F_* */
 	__u8 mac[6];       /* pod eth0 MAC */
 	__u8 node_mac[6];  /* host-side veth MAC */
@@ -65,11 +67,14 @@ struct mb_metrics_value {
 #define MB_DROP_NAT_NO_PORT 6      /* no free SNAT port toward the backend */
 #define MB_DROP_NO_LOCAL_BACKEND 7 /* externalTrafficPolicy Local and no backend on this node */
 #define MB_DROP_FIB_FAIL 8         /* no route to send a translated packet on */
+#define MB_DROP_POLICY 9           /* no policy allows it (default deny) */
+#define MB_DROP_POLICY_DENY 10     /* a deny rule matches it */
 
 /* --- events (ring buffer mb_events) ---------------------------------------- */
 
 #define MB_EVENT_DROP 1
 #define MB_EVENT_TRACE 2
+#define MB_EVENT_POLICY 3 /* policy verdict: subtype is MB_POLICY_MATCH_*, verdict MB_VERDICT_* */
 
 /* trace observation points */
 #define MB_TRACE_FROM_ENDPOINT 1
@@ -77,11 +82,23 @@ struct mb_metrics_value {
 #define MB_TRACE_TO_STACK 3
 #define MB_TRACE_FROM_NETWORK 4
 
+/* policy verdicts (mb_event.verdict) */
+#define MB_VERDICT_ALLOWED 1
+#define MB_VERDICT_DENIED 2
+#define MB_VERDICT_AUDIT 3 /* would be denied; passed because of audit mode */
+
+/* what a policy verdict matched (mb_event.subtype of MB_EVENT_POLICY) */
+#define MB_POLICY_MATCH_NONE 0   /* no entry: default deny, or no policy */
+#define MB_POLICY_MATCH_L3 1     /* identity, any protocol and port */
+#define MB_POLICY_MATCH_L3_L4 2  /* identity and protocol (and port) */
+#define MB_POLICY_MATCH_L4 3     /* any identity, protocol (and port) */
+#define MB_POLICY_MATCH_ALL 4    /* any identity, any protocol */
+
 struct mb_event {
 	__u64 ts_ns;     /* bpf_ktime_get_ns() */
 	__u8 type;       /* MB_EVENT_* */
-	__u8 subtype;    /* drop reason or trace point */
-	__u16 source;    /* endpoint id where observed, 0 if none */
+	__u8 subtype;    /* drop reason, trace point, or policy match */
+	__u16 source;    /* endpoint id where observed (policy: the endpoint whose policy judged), 0 if none */
 	__u32 ifindex;   /* device where observed */
 	__u32 saddr;     /* network byte order */
 	__u32 daddr;     /* network byte order */
@@ -89,8 +106,13 @@ struct mb_event {
 	__u16 dport;     /* network byte order; ICMP: type << 8 | code */
 	__u8 proto;      /* IP protocol */
 	__u8 tcp_flags;
-	__u16 pad;
+	__u8 dir;        /* MB_DIR_* of `source` (0 when not known) */
+	__u8 verdict;    /* policy: MB_VERDICT_*; 0 otherwise */
 	__u32 len;       /* packet length */
+	__u32 src_identity; /* security identity of saddr (0 when not looked up) */
+	__u32 dst_identity; /* security identity of daddr (0 when not looked up) */
+	__u32 rule_id;   /* policy: the matching entry's rule (0: none) */
+	__u32 pad2;
 };
 
 /* --- services: load balancing (maps mb_lb4_*) ------------------------------ */
@@ -248,14 +270,119 @@ struct mb_ct4_entry {
 	__u8 flags;         /* MB_CT_F_* */
 };
 
+/* --- identities and the ipcache (map mb_ipcache, LPM trie) ---------------- */
+/*
+ * Reserved security identities (Cilium's numbers). Identities of label sets
+ * (endpoints) are allocated from MB_ID_CLUSTER_MIN; CIDR identities, local
+ * to a node, from MB_ID_CIDR_MIN.
+ */
+#define MB_ID_ANY 0 /* policy keys only: any identity */
+#define MB_ID_HOST 1
+#define MB_ID_WORLD 2
+#define MB_ID_UNMANAGED 3
+#define MB_ID_HEALTH 4
+#define MB_ID_INIT 5
+#define MB_ID_REMOTE_NODE 6
+#define MB_ID_KUBE_APISERVER 7
+#define MB_ID_CLUSTER_MIN 256
+#define MB_ID_CLUSTER_MAX 65535
+#define MB_ID_CIDR_MIN (1 << 24)
+
+#define MB_IPCACHE_MAX (1 << 18)
+
+/* LPM key: prefixlen counts the bits of ip4 that must match. */
+struct mb_ipcache_key {
+	__u32 prefixlen;
+	__u32 ip4; /* network order */
+};
+
+/*
+ * What an address is: the security identity of the longest matching prefix
+ * (an endpoint's /32, a node's /32, or a policy CIDR whose identity is
+ * world), and the CIDR identity of the longest policy CIDR that contains
+ * it (0 when none). Policy is looked up for both, so CIDR rules match any
+ * address in their range, endpoints included (as NetworkPolicy ipBlock).
+ */
+struct mb_ipcache_entry {
+	__u32 identity;
+	__u32 cidr_identity;
+};
+
+/* --- policy (map mb_policy, LPM trie) -------------------------------------- */
+/*
+ * One entry allows or denies traffic of one endpoint, in one direction, with
+ * one remote identity (MB_ID_ANY: any), protocol (0 with prefixlen
+ * MB_POLICY_PREFIX_ANY_PROTO: any) and destination port range (a prefix of
+ * dport's bits; a range is split into prefixes). Fields before the prefix
+ * are always matched whole, so a lookup finds the most specific
+ * protocol/port entry for an (endpoint, direction, identity); the datapath
+ * looks up the remote's identity, its CIDR identity and MB_ID_ANY, and a
+ * deny in any of them wins. The agent keeps every allow that a deny covers
+ * out of the map, so the longest match never hides a deny.
+ */
+#define MB_POLICY_MAX (1 << 20)
+#define MB_POLICY_PREFIX_ANY_PROTO 64 /* lxc_id, dir, pad, identity */
+#define MB_POLICY_PREFIX_ANY_PORT 80  /* ... proto, pad */
+#define MB_POLICY_PREFIX_FULL 96      /* ... dport */
+
+struct mb_policy_key {
+	__u32 prefixlen;
+	__u16 lxc_id;   /* endpoint id */
+	__u8 dir;       /* MB_DIR_INGRESS or MB_DIR_EGRESS */
+	__u8 pad;
+	__u32 identity; /* remote identity, MB_ID_ANY for any */
+	__u8 proto;     /* IP protocol, 0 for any */
+	__u8 pad2;
+	__u16 dport;    /* network order; its leading bits are matched */
+};
+
+#define MB_POLICY_F_DENY (1 << 0)
+
+struct mb_policy_entry {
+	__u32 rule_id;  /* the agent's rule (for verdict events and trace) */
+	__u32 flags;    /* MB_POLICY_F_* */
+};
+
+/* --- policy conntrack (map mb_pct4, LRU) ----------------------------------- */
+/*
+ * One entry per connection that policy allowed, keyed by its first packet's
+ * tuple (after service translation). A packet whose reversed tuple has an
+ * entry is a reply: it passes without a policy lookup. Packets in the
+ * original direction are judged every time, so revoking an allow cuts
+ * existing connections at their next packet.
+ */
+#define MB_PCT_MAX (1 << 18)
+
+struct mb_pct4_key {
+	__u32 saddr; /* network order */
+	__u32 daddr;
+	__u16 sport; /* network order; 0 for ICMP */
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+#define MB_PCT_F_SEEN_REPLY (1 << 0)
+
+struct mb_pct4_entry {
+	__u64 last_seen_ns;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;      /* the rule that allowed it (egress if judged there, else ingress) */
+	__u32 flags;        /* MB_PCT_F_* */
+};
+
 /* --- node configuration (map mb_config, one entry) -------------------------- */
+
+#define MB_CFG_F_POLICY_AUDIT (1 << 0) /* audit mode for every endpoint of the node */
+#define MB_CFG_F_HOST_POLICY (1 << 1)  /* judge traffic from the node to its endpoints (default: always allowed) */
 
 struct mb_config {
 	__u32 node_ip4;      /* SNAT address for external traffic, network order */
 	__u32 maglev_size;   /* entries of every Maglev table (prime) */
 	__u16 snat_port_min; /* SNAT port range, host order */
 	__u16 snat_port_max;
-	__u32 flags;         /* reserved */
+	__u32 flags;         /* MB_CFG_F_* */
 };
 
 #endif /* MEMBRANE_ABI_H */

@@ -100,4 +100,29 @@ struct {
 	__type(value, struct mb_config);
 } mb_config SEC(".maps");
 
+/* --- identities and policy ------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	__uint(max_entries, MB_IPCACHE_MAX);
+	__type(key, struct mb_ipcache_key);
+	__type(value, struct mb_ipcache_entry);
+} mb_ipcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MB_POLICY_MAX);
+	__type(key, struct mb_policy_key);
+	__type(value, struct mb_policy_entry);
+} mb_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_PCT_MAX);
+	__type(key, struct mb_pct4_key);
+	__type(value, struct mb_pct4_entry);
+} mb_pct4 SEC(".maps");
+
 #endif /* MEMBRANE_MAPS_H */

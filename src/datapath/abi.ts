@@ -10,6 +10,8 @@ export interface EndpointKey {
 export const endpointKey = struct<EndpointKey>('mb_endpoint_key', [['ip4', 'ip4']]);
 
 export const MB_EP_F_AUDIT = 1 << 0;
+export const MB_EP_F_INGRESS_POLICY = 1 << 1;
+export const MB_EP_F_EGRESS_POLICY = 1 << 2;
 
 export interface EndpointInfo {
   ifindex: number;
@@ -59,16 +61,29 @@ export const DROP_REASONS: Record<number, string> = {
   6: 'NAT_NO_PORT',
   7: 'NO_LOCAL_BACKEND',
   8: 'FIB_LOOKUP_FAILED',
+  9: 'POLICY_DENIED',
+  10: 'POLICY_DENY',
 };
 export const MB_DROP_NO_SERVICE = 5;
 export const MB_DROP_NAT_NO_PORT = 6;
 export const MB_DROP_NO_LOCAL_BACKEND = 7;
 export const MB_DROP_FIB_FAIL = 8;
+export const MB_DROP_POLICY = 9;
+export const MB_DROP_POLICY_DENY = 10;
 /** Metrics reason for events the ring buffer could not take (events.h). */
 export const MB_METRIC_EVENT_LOST = 0xff;
 
 export const MB_EVENT_DROP = 1;
 export const MB_EVENT_TRACE = 2;
+export const MB_EVENT_POLICY = 3;
+
+export const MB_VERDICT_ALLOWED = 1;
+export const MB_VERDICT_DENIED = 2;
+export const MB_VERDICT_AUDIT = 3;
+export const VERDICTS: Record<number, string> = { 1: 'ALLOWED', 2: 'DENIED', 3: 'AUDIT' };
+
+/** mb_event.subtype of a policy verdict (Hubble's match types). */
+export const POLICY_MATCHES: Record<number, string> = { 0: 'none', 1: 'L3-Only', 2: 'L3-L4', 3: 'L4-Only', 4: 'all' };
 
 export const TRACE_POINTS: Record<number, string> = {
   1: 'from-endpoint',
@@ -89,7 +104,12 @@ export interface RawEvent {
   dport: number;
   proto: number;
   tcp_flags: number;
+  dir: number;
+  verdict: number;
   len: number;
+  src_identity: number;
+  dst_identity: number;
+  rule_id: number;
 }
 export const event = struct<RawEvent>('mb_event', [
   ['ts_ns', 'u64'],
@@ -103,8 +123,13 @@ export const event = struct<RawEvent>('mb_event', [
   ['dport', 'be16'],
   ['proto', 'u8'],
   ['tcp_flags', 'u8'],
-  ['pad', { pad: 2 }],
+  ['dir', 'u8'],
+  ['verdict', 'u8'],
   ['len', 'u32'],
+  ['src_identity', 'u32'],
+  ['dst_identity', 'u32'],
+  ['rule_id', 'u32'],
+  ['pad2', { pad: 4 }],
 ]);
 
 // --- services -------------------------------------------------------------
@@ -307,7 +332,117 @@ export const ct4Entry = struct<Ct4Entry>('mb_ct4_entry', [
   ['flags', 'u8'],
 ]);
 
+// --- identities and the ipcache ---------------------------------------------------
+
+export const MB_ID_ANY = 0;
+export const MB_ID_HOST = 1;
+export const MB_ID_WORLD = 2;
+export const MB_ID_UNMANAGED = 3;
+export const MB_ID_HEALTH = 4;
+export const MB_ID_INIT = 5;
+export const MB_ID_REMOTE_NODE = 6;
+export const MB_ID_KUBE_APISERVER = 7;
+export const MB_ID_CLUSTER_MIN = 256;
+export const MB_ID_CLUSTER_MAX = 65535;
+export const MB_ID_CIDR_MIN = 1 << 24;
+export const MB_IPCACHE_MAX = 1 << 18;
+
+export interface IpcacheKey {
+  prefixlen: number;
+  ip4: string;
+}
+export const ipcacheKey = struct<IpcacheKey>('mb_ipcache_key', [
+  ['prefixlen', 'u32'],
+  ['ip4', 'ip4'],
+]);
+
+export interface IpcacheEntry {
+  identity: number;
+  cidr_identity: number;
+}
+export const ipcacheEntry = struct<IpcacheEntry>('mb_ipcache_entry', [
+  ['identity', 'u32'],
+  ['cidr_identity', 'u32'],
+]);
+
+// --- policy --------------------------------------------------------------------
+
+export const MB_POLICY_MAX = 1 << 20;
+export const MB_POLICY_PREFIX_ANY_PROTO = 64;
+export const MB_POLICY_PREFIX_ANY_PORT = 80;
+export const MB_POLICY_PREFIX_FULL = 96;
+export const MB_POLICY_F_DENY = 1 << 0;
+
+export interface PolicyKey {
+  /** 64: any protocol; 80: any port of `proto`; 80 + n: the first n bits of dport. */
+  prefixlen: number;
+  lxc_id: number;
+  /** MB_DIR_INGRESS or MB_DIR_EGRESS */
+  dir: number;
+  /** Remote identity, MB_ID_ANY for any. */
+  identity: number;
+  proto: number;
+  /** Host order here; network order in the map. */
+  dport: number;
+}
+export const policyKey = struct<PolicyKey>('mb_policy_key', [
+  ['prefixlen', 'u32'],
+  ['lxc_id', 'u16'],
+  ['dir', 'u8'],
+  ['pad', { pad: 1 }],
+  ['identity', 'u32'],
+  ['proto', 'u8'],
+  ['pad2', { pad: 1 }],
+  ['dport', 'be16'],
+]);
+
+export interface PolicyEntry {
+  rule_id: number;
+  flags: number;
+}
+export const policyEntry = struct<PolicyEntry>('mb_policy_entry', [
+  ['rule_id', 'u32'],
+  ['flags', 'u32'],
+]);
+
+export const MB_PCT_MAX = 1 << 18;
+export const MB_PCT_F_SEEN_REPLY = 1 << 0;
+
+export interface Pct4Key {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: number;
+}
+export const pct4Key = struct<Pct4Key>('mb_pct4_key', [
+  ['saddr', 'ip4'],
+  ['daddr', 'ip4'],
+  ['sport', 'be16'],
+  ['dport', 'be16'],
+  ['proto', 'u8'],
+  ['pad', { pad: 3 }],
+]);
+
+export interface Pct4Entry {
+  last_seen_ns: bigint;
+  src_identity: number;
+  dst_identity: number;
+  rule_id: number;
+  flags: number;
+}
+export const pct4Entry = struct<Pct4Entry>('mb_pct4_entry', [
+  ['last_seen_ns', 'u64'],
+  ['src_identity', 'u32'],
+  ['dst_identity', 'u32'],
+  ['rule_id', 'u32'],
+  ['flags', 'u32'],
+]);
+
 // --- node configuration -------------------------------------------------------
+
+export const MB_CFG_F_POLICY_AUDIT = 1 << 0;
+export const MB_CFG_F_HOST_POLICY = 1 << 1;
 
 export interface NodeConfig {
   node_ip4: string;
@@ -334,4 +469,5 @@ export const ALL_CODECS = [
   endpointKey, endpointInfo, metricsKey, metricsValue, event,
   lb4Key, lb4Service, lb4BackendKey, lb4Backend, lb4RevnatKey, lb4Revnat,
   lb4AffinityKey, lb4Affinity, sock4RevnatKey, sock4Revnat, ct4Key, ct4Entry, nodeConfig,
+  ipcacheKey, ipcacheEntry, policyKey, policyEntry, pct4Key, pct4Entry,
 ];

@@ -1,11 +1,18 @@
 // Datapath events from the ring buffer, decoded, counted, and kept in a
 // bounded ring for the API. (Flow enrichment builds on this.)
-import { DROP_REASONS, MB_EVENT_DROP, MB_EVENT_TRACE, TRACE_POINTS, event as eventCodec, type RawEvent } from '../datapath/abi.ts';
+import {
+  DROP_REASONS, MB_DIR_EGRESS, MB_DIR_INGRESS, MB_EVENT_DROP, MB_EVENT_POLICY, MB_EVENT_TRACE, POLICY_MATCHES, TRACE_POINTS, VERDICTS,
+  event as eventCodec, type RawEvent,
+} from '../datapath/abi.ts';
+
+export type EventType = 'drop' | 'trace' | 'policy-verdict' | 'unknown';
 
 export interface DecodedEvent {
   time: string;
-  type: 'drop' | 'trace' | 'unknown';
+  type: EventType;
+  /** Drop reason, trace point, or (policy verdicts) what matched: L3-Only, L3-L4, L4-Only, all, none. */
   reason: string;
+  /** Endpoint id where observed; for a policy verdict, the endpoint whose policy judged. */
   source: number;
   ifindex: number;
   saddr: string;
@@ -14,26 +21,53 @@ export interface DecodedEvent {
   dport: number;
   proto: string;
   len: number;
+  /** Direction of `source`'s traffic, when known. */
+  direction?: 'ingress' | 'egress';
+  /** Policy verdicts: ALLOWED, DENIED or AUDIT. */
+  verdict?: string;
+  srcIdentity?: number;
+  dstIdentity?: number;
+  /** Policy verdicts: the agent's rule id (0: none matched). */
+  ruleId?: number;
 }
 
-const PROTOS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+export const PROTOCOL_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+function typeOf(e: RawEvent): EventType {
+  if (e.type === MB_EVENT_DROP) return 'drop';
+  if (e.type === MB_EVENT_TRACE) return 'trace';
+  if (e.type === MB_EVENT_POLICY) return 'policy-verdict';
+  return 'unknown';
+}
+
+function reasonOf(type: EventType, subtype: number): string {
+  const names = type === 'drop' ? DROP_REASONS : type === 'trace' ? TRACE_POINTS : type === 'policy-verdict' ? POLICY_MATCHES : {};
+  return names[subtype] ?? `code ${subtype}`;
+}
 
 export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): DecodedEvent {
   const e: RawEvent = eventCodec.decode(buf);
-  const type = e.type === MB_EVENT_DROP ? 'drop' : e.type === MB_EVENT_TRACE ? 'trace' : 'unknown';
-  return {
+  const type = typeOf(e);
+  const out: DecodedEvent = {
     time: new Date(monoToWall(e.ts_ns)).toISOString(),
     type,
-    reason: (type === 'drop' ? DROP_REASONS[e.subtype] : TRACE_POINTS[e.subtype]) ?? `code ${e.subtype}`,
+    reason: reasonOf(type, e.subtype),
     source: e.source,
     ifindex: e.ifindex,
     saddr: e.saddr,
     daddr: e.daddr,
     sport: e.sport,
     dport: e.dport,
-    proto: PROTOS[e.proto] ?? String(e.proto),
+    proto: PROTOCOL_NAMES[e.proto] ?? String(e.proto),
     len: e.len,
   };
+  if (e.dir === MB_DIR_INGRESS) out.direction = 'ingress';
+  else if (e.dir === MB_DIR_EGRESS) out.direction = 'egress';
+  if (e.verdict !== 0) out.verdict = VERDICTS[e.verdict] ?? `code ${e.verdict}`;
+  if (e.src_identity !== 0) out.srcIdentity = e.src_identity;
+  if (e.dst_identity !== 0) out.dstIdentity = e.dst_identity;
+  if (type === 'policy-verdict') out.ruleId = e.rule_id;
+  return out;
 }
 
 /**
