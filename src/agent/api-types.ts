@@ -36,6 +36,12 @@ export interface EndpointJSON extends AttachmentRef {
   hostIfIndex: number;
   hostMAC: string;
   createdAt: string;
+  /** Security identity (set by the policy manager; MB_ID_INIT until then). */
+  identity?: number;
+  /** MB_EP_F_* policy flags last written to the datapath (kept so a restart rewrites them at once). */
+  policyFlags?: number;
+  /** `membrane endpoint config REF PolicyAuditMode=Enabled`: report this endpoint's denials instead of dropping. */
+  policyAuditMode?: boolean;
 }
 
 /** POST /v1/endpoints/gc */

@@ -33,6 +33,10 @@ export interface AgentConfig {
   maglevTableSize: number;
   /** cgroup-v2 directory whose processes get socket LB; default: the cgroup-v2 root. */
   cgroupRoot: string;
+  /** Policy audit mode for every endpoint of the node: denials are reported (verdict AUDIT), not enforced. */
+  policyAuditMode: boolean;
+  /** Traffic from the node to its endpoints: 'always' allowed (default, as Cilium), or judged by 'policy' like any other source. */
+  allowLocalhost: 'always' | 'policy';
 }
 
 export const DEFAULT_POD_CIDR = '10.200.0.0/24';
@@ -61,5 +65,7 @@ export function defaultConfig(): AgentConfig {
     lbMode: 'snat',
     maglevTableSize: MAGLEV_DEFAULT_TABLE_SIZE,
     cgroupRoot: defaultCgroupRoot(),
+    policyAuditMode: false,
+    allowLocalhost: 'always',
   };
 }

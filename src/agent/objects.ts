@@ -15,16 +15,21 @@ export function serviceKey(namespace: string, name: string): string {
   return `${SERVICES_PREFIX}${namespace}/${name}`;
 }
 
+export const NAMESPACES_PREFIX = 'namespaces/';
+/** Policies of every kind: `policies/<Kind>/<namespace>/<name>`, cluster-wide ones `policies/<Kind>/<name>`. */
+export const POLICIES_PREFIX = 'policies/';
+
+/** Where each kind is kept (namespaced kinds add `<namespace>/`). */
+const PREFIX: Record<string, string> = {
+  Pod: 'pods/',
+  Namespace: NAMESPACES_PREFIX,
+  Service: SERVICES_PREFIX,
+  EndpointSlice: ENDPOINTSLICES_PREFIX,
+};
+
 /** The store key of any supported object. */
-export function storeKey(o: KubeObject): string {
-  switch (o.kind) {
-    case 'Pod':
-      return podKey(o.namespace ?? 'default', o.name);
-    case 'Namespace':
-      return `namespaces/${o.name}`;
-    case 'Service':
-      return serviceKey(o.namespace ?? 'default', o.name);
-    case 'EndpointSlice':
-      return `${ENDPOINTSLICES_PREFIX}${o.namespace ?? 'default'}/${o.name}`;
-  }
+export function storeKey(o: Pick<KubeObject, 'kind' | 'namespace' | 'name'>): string {
+  const prefix = PREFIX[o.kind] ?? `${POLICIES_PREFIX}${o.kind}/`;
+  // Cluster-scoped kinds (Namespace, CiliumClusterwideNetworkPolicy) have no namespace.
+  return o.namespace === undefined ? `${prefix}${o.name}` : `${prefix}${o.namespace}/${o.name}`;
 }

@@ -44,6 +44,8 @@ export function agentConfig(values: Record<string, unknown>): AgentConfig {
   const str = (k: string, dflt: string) => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
   const level = str('log-level', d.logLevel);
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InputError('--log-level', `'${level}' is not one of debug, info, warn, error`);
+  const allowLocalhost = str('allow-localhost', d.allowLocalhost);
+  if (allowLocalhost !== 'always' && allowLocalhost !== 'policy') throw new InputError('--allow-localhost', `'${allowLocalhost}' is not 'always' or 'policy'`);
   const mtu = Number(str('mtu', String(d.mtu)));
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InputError('--mtu', `'${String(values.mtu)}' is not an MTU between 576 and 65535`);
   return {
@@ -58,6 +60,8 @@ export function agentConfig(values: Record<string, unknown>): AgentConfig {
     masquerade: values['no-masquerade'] !== true,
     mtu,
     logLevel: level as AgentConfig['logLevel'],
+    policyAuditMode: values['policy-audit-mode'] === true,
+    allowLocalhost,
   };
 }
 
@@ -87,6 +91,8 @@ restarted agent picks up where it left off.`,
     'lb-mode': { type: 'string', value: 'MODE', help: "external traffic: 'snat' or 'dsr'", default: d.lbMode },
     'maglev-table-size': { type: 'string', value: 'M', help: 'entries per Maglev table (a prime)', default: String(d.maglevTableSize) },
     'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup-v2 directory whose processes get socket LB', default: d.cgroupRoot },
+    'policy-audit-mode': { type: 'boolean', help: 'report policy denials (verdict AUDIT) instead of dropping, on every endpoint' },
+    'allow-localhost': { type: 'string', value: 'MODE', help: "traffic from this node to its pods: 'always' allowed, or judged by 'policy'", default: d.allowLocalhost },
   },
   async run({ values }) {
     const config = agentConfig(values);

@@ -26,7 +26,22 @@ export interface EndpointManagerConfig {
   mtu?: number;
   /** Labels of the Pod object named by the endpoint, from the store. */
   podLabels(namespace: string, name: string): Record<string, string> | undefined;
+  /**
+   * The identity and policy flags of an endpoint about to be programmed
+   * (the policy manager computes them, and writes the endpoint's policy
+   * entries, before the endpoint's map entry exists: a new pod is never
+   * open while its policy is being computed). Default: init, no policy.
+   */
+  policyState?(ep: EndpointJSON): EndpointPolicyState;
 }
+
+export interface EndpointPolicyState {
+  identity: number;
+  flags: number;
+}
+
+/** Identity of an endpoint whose labels are not resolved yet. */
+const MB_ID_INIT = 5;
 
 const MAX_ID = 65535;
 
@@ -34,6 +49,7 @@ export class EndpointManager {
   readonly #cfg: EndpointManagerConfig;
   readonly #dir: string;
   readonly #byKey = new Map<string, EndpointJSON>();
+  readonly #listeners = new Set<() => void>();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(cfg: EndpointManagerConfig) {
@@ -109,10 +125,62 @@ export class EndpointManager {
     });
   }
 
+  /** PolicyAuditMode of one endpoint (kept in its record); resolves to the endpoint. */
+  setPolicyAuditMode(ref: string, enabled: boolean): Promise<EndpointJSON> {
+    return this.#serial(async () => {
+      const ep = this.find(ref);
+      if (!ep) throw new MembraneError('NOT_FOUND', `no endpoint '${ref}' (give an id, container id, host interface or namespace/pod) — see 'membrane endpoint list'`);
+      if ((ep.policyAuditMode ?? false) !== enabled) {
+        ep.policyAuditMode = enabled;
+        this.#save(ep);
+        this.#cfg.log.info('endpoint policy audit mode', { endpoint: ep.id, enabled });
+      }
+      return ep;
+    });
+  }
+
+  /**
+   * Writes an endpoint's identity and policy flags into its datapath entry
+   * (in place) and its record. Synchronous, outside the operation queue: the
+   * policy manager calls it while it programs the maps, also from
+   * policyState() during a create.
+   */
+  setPolicyState(id: number, state: EndpointPolicyState): void {
+    const ep = this.list().find((e) => e.id === id);
+    if (!ep || (ep.identity === state.identity && ep.policyFlags === state.flags)) return;
+    ep.identity = state.identity;
+    ep.policyFlags = state.flags;
+    if (ep.hostIfIndex !== 0 && ep.state !== 'deleting') {
+      const cur = this.#cfg.datapath.endpoints.lookup({ ip4: ep.ipv4 });
+      if (cur && cur.lxc_id === ep.id) this.#cfg.datapath.endpoints.update({ ip4: ep.ipv4 }, { ...cur, identity: state.identity, flags: state.flags });
+    }
+    this.#save(ep);
+  }
+
+  /** Calls back after every change of the set of endpoints or of their labels or settings. */
+  onChange(cb: () => void): () => void {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
+    void run.then(
+      () => this.#changed(),
+      () => this.#changed(),
+    );
     return run;
+  }
+
+  #changed(): void {
+    for (const cb of this.#listeners) {
+      try {
+        cb();
+      } catch (err) {
+        this.#cfg.log.error('endpoint change listener failed', { err: err as Error });
+      }
+    }
   }
 
   async #create(req: EndpointCreateRequest): Promise<EndpointJSON> {
@@ -167,7 +235,7 @@ export class EndpointManager {
         gateway: ep.gateway,
         mtu: this.#cfg.mtu ?? 1500,
       });
-      this.#program(ep);
+      this.#program(ep, true);
       ep.state = 'ready';
       this.#save(ep);
     } catch (err) {
@@ -179,12 +247,19 @@ export class EndpointManager {
     return ep;
   }
 
-  /** Writes the endpoint's map entry and attaches the program to its veth. */
-  #program(ep: EndpointJSON): void {
+  /**
+   * Writes the endpoint's map entry and attaches the programs to its veth.
+   * Identity and policy flags come from the policy manager (a new endpoint)
+   * or from the record (a restart: the same values, written at once).
+   */
+  #program(ep: EndpointJSON, fresh: boolean): void {
     const dp = this.#cfg.datapath;
+    const state = fresh && this.#cfg.policyState ? this.#cfg.policyState(ep) : { identity: ep.identity ?? MB_ID_INIT, flags: ep.policyFlags ?? 0 };
+    ep.identity = state.identity;
+    ep.policyFlags = state.flags;
     dp.endpoints.update(
       { ip4: ep.ipv4 },
-      { ifindex: ep.hostIfIndex, lxc_id: ep.id, identity: 0, flags: 0, mac: ep.podMAC, node_mac: ep.hostMAC },
+      { ifindex: ep.hostIfIndex, lxc_id: ep.id, identity: state.identity, flags: state.flags, mac: ep.podMAC, node_mac: ep.hostMAC },
     );
     dp.attachEndpoint(ep.hostIfIndex);
   }
@@ -265,7 +340,7 @@ export class EndpointManager {
         ep.hostIfIndex = idx;
         this.#save(ep);
       }
-      this.#program(ep); // in-place update + atomic filter replace: traffic keeps flowing
+      this.#program(ep, false); // in-place update + atomic filter replace: traffic keeps flowing
       restored++;
     }
     // Datapath entries and links that no record explains are leftovers of a crash.
