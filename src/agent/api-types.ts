@@ -42,6 +42,8 @@ export interface EndpointJSON extends AttachmentRef {
   policyFlags?: number;
   /** `membrane endpoint config REF PolicyAuditMode=Enabled`: report this endpoint's denials instead of dropping. */
   policyAuditMode?: boolean;
+  /** GET /v1/endpoints/REF only: the policy it is under, as programmed. */
+  policy?: RealizedPolicyJSON;
 }
 
 /** POST /v1/endpoints/gc */
@@ -141,4 +143,92 @@ export interface BackendStateResponse {
   state: 'active' | 'maintenance';
   /** The services with this backend. */
   services: string[];
+}
+
+// --- identities and policy ----------------------------------------------------
+
+/** GET /v1/identities, GET /v1/identities/ID */
+export interface IdentityJSON {
+  id: number;
+  kind: 'reserved' | 'endpoint' | 'cidr';
+  /** Identity labels, Cilium style: `k8s:app` → `web`, `reserved:host` → ``, `cidr:10.0.0.0/8` → ``. */
+  labels: Record<string, string>;
+  /** Local endpoints with this identity ("namespace/pod" or the endpoint id). */
+  endpoints: string[];
+}
+
+/** One entry of an endpoint's realized policy: what mb_policy holds for it. */
+export interface PolicyEntryJSON {
+  direction: 'ingress' | 'egress';
+  /** Remote identity; 0 = any. */
+  identity: number;
+  /** The identity's labels shown short (e.g. `k8s:pod=a,k8s:io.kubernetes.pod.namespace=x`), or `any`. */
+  peer: string;
+  protocol: 'ANY' | 'TCP' | 'UDP' | 'SCTP' | string;
+  /** `any`, `80`, or a range `32768-33023` (one prefix of the map). */
+  port: string;
+  verdict: 'allow' | 'deny';
+  /** The rule that put it there, e.g. `NetworkPolicy x/allow-a spec.ingress[0]`. */
+  rule: string;
+}
+
+/** The policy an endpoint is under, as programmed. Part of GET /v1/endpoints/REF. */
+export interface RealizedPolicyJSON {
+  identity: number;
+  ingressEnforced: boolean;
+  egressEnforced: boolean;
+  /** Denials are reported (AUDIT), not enforced: the endpoint's or the node's setting. */
+  auditMode: boolean;
+  /** The policies that select it: `Kind namespace/name`. */
+  policies: string[];
+  entries: PolicyEntryJSON[];
+}
+
+/** GET /v1/policies */
+export interface PolicyJSON {
+  kind: 'NetworkPolicy' | 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy';
+  namespace?: string;
+  name: string;
+  /** The local endpoints it selects ("namespace/pod"). */
+  endpoints: string[];
+  /** Directions it puts its endpoints into default deny for. */
+  defaultDeny: Array<'ingress' | 'egress'>;
+  /** Number of rules (allow and deny) over all its parts. */
+  rules: number;
+  /** The stored, validated spec (the policy model of src/policy/types.ts). */
+  spec: unknown;
+}
+
+/** POST /v1/policy/trace */
+export interface TraceRequest {
+  /** "namespace/pod", an endpoint id, or an IPv4 address. */
+  from: string;
+  to: string;
+  /** 1-65535 */
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface TraceStepJSON {
+  /** The endpoint whose policy judged. */
+  endpoint: string;
+  direction: 'ingress' | 'egress';
+  enforced: boolean;
+  verdict: 'allowed' | 'denied' | 'audit';
+  /** L3-Only, L3-L4, L4-Only, all, none */
+  match: string;
+  /** The deciding rule, when one matched. */
+  rule?: string;
+  explanation: string;
+}
+
+export interface TraceResponse {
+  from: { ref: string; ip: string; identity: number; labels: Record<string, string> };
+  to: { ref: string; ip: string; identity: number; labels: Record<string, string> };
+  port: number;
+  protocol: string;
+  steps: TraceStepJSON[];
+  verdict: 'allowed' | 'denied' | 'audit';
+  /** One line per step and the conclusion, for people. */
+  explanation: string[];
 }

@@ -1,5 +1,5 @@
 import { AgentClient } from '../agent/client.ts';
-import type { EndpointJSON } from '../agent/api-types.ts';
+import type { EndpointJSON, RealizedPolicyJSON } from '../agent/api-types.ts';
 import { InputError } from '../errors.ts';
 import type { Command, ParsedArgs } from './command.ts';
 import { age, formatLabels, outputFormat, printJson, table } from './output.ts';
@@ -64,14 +64,48 @@ const get: Command = {
       ['Interface', `${e.ifName} (${e.podMAC}) in ${e.netns}`],
       ['Host side', `${e.hostIfName} ifindex ${e.hostIfIndex} (${e.hostMAC})`],
       ['Created', `${e.createdAt} (${age(e.createdAt)} ago)`],
+      ['Identity', e.identity !== undefined ? String(e.identity) : '-'],
     ];
     process.stdout.write(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n') + '\n');
+    if (e.policy) process.stdout.write(realizedPolicyText(e.policy));
+  },
+};
+
+/** The realized policy of an endpoint: enforcement per direction, then the map entries as a table. */
+export function realizedPolicyText(p: RealizedPolicyJSON): string {
+  const mode = (on: boolean) => (on ? 'enforced (default deny)' : 'not enforced (all allowed)');
+  const out = [
+    '',
+    'Policy:',
+    `  Ingress:  ${mode(p.ingressEnforced)}`,
+    `  Egress:   ${mode(p.egressEnforced)}`,
+    `  Audit:    ${p.auditMode ? 'on (denials are reported, not dropped)' : 'off'}`,
+    `  Selected by: ${p.policies.join(', ') || '-'}`,
+  ];
+  if (p.entries.length === 0) return `${out.join('\n')}\n`;
+  const rows = p.entries.map((x) => [x.direction, x.verdict, x.identity === 0 ? 'any' : String(x.identity), x.peer, x.protocol, x.port, x.rule]);
+  return `${out.join('\n')}\n\n${table(['direction', 'verdict', 'identity', 'peer', 'protocol', 'port', 'rule'], rows)}`;
+}
+
+const config: Command = {
+  name: 'config',
+  summary: 'Change an endpoint setting: PolicyAuditMode=Enabled|Disabled',
+  usage: 'membrane endpoint config REF PolicyAuditMode=Enabled|Disabled',
+  description: 'With PolicyAuditMode enabled, traffic the endpoint\'s policy would deny passes and is reported with verdict AUDIT.',
+  async run({ values, positionals }) {
+    const [ref, setting] = positionals;
+    if (!ref || !setting) throw new InputError('arguments', `give an endpoint and a setting — usage: ${config.usage}`);
+    const m = /^PolicyAuditMode=(Enabled|Disabled)$/i.exec(setting);
+    if (!m) throw new InputError('setting', `'${setting}' is not a known setting: use PolicyAuditMode=Enabled or PolicyAuditMode=Disabled`);
+    const enabled = m[1]!.toLowerCase() === 'enabled';
+    const e = await client(values).put<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(ref)}/config`, { policyAuditMode: enabled });
+    process.stdout.write(`endpoint ${e.id} (${e.podName ? `${e.podNamespace}/${e.podName}` : e.containerID.slice(0, 12)}): PolicyAuditMode=${enabled ? 'Enabled' : 'Disabled'}\n`);
   },
 };
 
 export const endpointCommand: Command = {
   name: 'endpoint',
   summary: 'Inspect endpoints (pods attached to this node)',
-  usage: 'membrane endpoint list|get',
-  sub: [list, get],
+  usage: 'membrane endpoint list|get|config',
+  sub: [list, get, config],
 };

@@ -5,6 +5,8 @@ import { applyCommand, deleteCommand } from './apply.ts';
 import { bpfCommand } from './bpf.ts';
 import { helpText, parse, type Command } from './command.ts';
 import { endpointCommand } from './endpoint.ts';
+import { identityCommand } from './identity.ts';
+import { policyCommand } from './policy.ts';
 import { installCniCommand } from './install-cni.ts';
 import { sandboxCommand } from './sandbox.ts';
 import { serviceCommand } from './service.ts';
@@ -15,7 +17,7 @@ const root: Command = {
   summary: 'Membrane: eBPF networking, load balancing, policy and observability for containers',
   usage: 'membrane COMMAND [options]',
   description: "Run 'membrane COMMAND --help' for a command's options.",
-  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand],
+  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, policyCommand, identityCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand],
 };
 
 async function main(argv: string[]): Promise<number> {
