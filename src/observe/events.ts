@@ -29,6 +29,8 @@ export interface DecodedEvent {
   dstIdentity?: number;
   /** Policy verdicts: the agent's rule id (0: none matched). */
   ruleId?: number;
+  /** Policy verdicts, added by the agent's API: the rule's name, e.g. `NetworkPolicy x/allow-a spec.ingress[0]`. */
+  rule?: string;
 }
 
 export const PROTOCOL_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
