@@ -1,16 +1,57 @@
 // Policy resolution: PolicySpecs + identities + local endpoints → per local
 // endpoint, whether each direction is enforced, which policies select it,
 // and the exact mb_policy entries. Pure: no kernel, no store.
-import type { ContainerPortSpec } from '../k8s/pod.ts';
-import type { PolicyEntry, PolicyKey } from '../datapath/abi.ts';
+//
+// - A direction is enforced when a part whose subject selects the endpoint
+//   has defaultDeny for it (a part with rules but no defaultDeny adds its
+//   rules, it does not enforce). Entries are made only for enforced
+//   directions (the datapath looks nothing up in the others).
+// - Peers → remote identities: 'all' and entity all → MB_ID_ANY; world →
+//   world; cluster → every endpoint identity + host, remote-node, health,
+//   init, unmanaged, kube-apiserver; other entities → their reserved
+//   identity; endpoint selectors → the identities they select; cidr peers →
+//   the CIDR identities they select.
+// - Ports → key prefixes: no ports → prefixlen 64 (any protocol); protocol
+//   without port → 80; port → 96; range → its minimal prefix set; ANY →
+//   TCP, UDP and SCTP each. Named ports: ingress → the endpoint's own Pod
+//   ports (first container port with that name and protocol; none → no
+//   entry); egress → per remote identity, every number that name has in a
+//   pod of that identity (MB_ID_ANY stands for every identity with pods;
+//   reserved and CIDR identities have no pods, so no entry).
+// - Precedence: the same key from several rules keeps a deny over an allow,
+//   else the lowest rule id; an allow covered by a deny of the same
+//   (endpoint, direction, identity) with a broader-or-equal protocol/port
+//   prefix is left out (the LPM lookup must never find it instead of the deny).
+import {
+  MB_DIR_EGRESS,
+  MB_DIR_INGRESS,
+  MB_ID_ANY,
+  MB_ID_HEALTH,
+  MB_ID_HOST,
+  MB_ID_INIT,
+  MB_ID_KUBE_APISERVER,
+  MB_ID_REMOTE_NODE,
+  MB_ID_UNMANAGED,
+  MB_ID_WORLD,
+  MB_POLICY_F_DENY,
+  MB_POLICY_PREFIX_ANY_PORT,
+  MB_POLICY_PREFIX_ANY_PROTO,
+  MB_POLICY_PREFIX_FULL,
+  type PolicyEntry,
+  type PolicyKey,
+} from '../datapath/abi.ts';
 import type { Identity } from '../identity/types.ts';
+import type { ContainerPortSpec } from '../k8s/pod.ts';
+import { selectCidrIdentities } from './cidr.ts';
+import { portMask, portRangePrefixes, protocolNumbers, PROTOCOL_NUMBERS } from './ports.ts';
 import type { RuleIds } from './rule-ids.ts';
-import type { SelectorCache } from './selector.ts';
-import type { Direction, PolicyKind, PolicySpec } from './types.ts';
+import { SelectorCache } from './selector.ts';
+import { ruleName, type Direction, type Entity, type Peer, type PolicyKind, type PolicyRule, type PolicySpec, type PortSpec } from './types.ts';
 
 export interface LocalEndpoint {
   /** Endpoint id (mb_policy_key.lxc_id). */
   lxcId: number;
+  /** Must be one of the identities given (else no subject selects it). */
   identity: number;
   namespace: string;
   pod: string;
@@ -22,8 +63,8 @@ export interface LocalEndpoint {
 export interface ResolveInput {
   policies: readonly PolicySpec[];
   /** Every identity: reserved, endpoint (cluster-wide), CIDR. Ignored when `selectors` is given. */
-  identities: Iterable<Identity>;
-  /** A cache kept across resolves (it must hold the same identities); built from `identities` when absent. */
+  identities?: Iterable<Identity>;
+  /** A cache kept across resolves, holding every identity; built from `identities` when absent. */
   selectors?: SelectorCache;
   endpoints: readonly LocalEndpoint[];
   /**
@@ -84,16 +125,291 @@ export interface Resolution {
   rules: Map<number, RuleInfo>;
 }
 
-export function resolvePolicies(input: ResolveInput): Resolution {
-  throw new Error('not implemented');
+const CLUSTER_RESERVED = [MB_ID_HOST, MB_ID_UNMANAGED, MB_ID_HEALTH, MB_ID_INIT, MB_ID_REMOTE_NODE, MB_ID_KUBE_APISERVER];
+
+const ENTITY_IDS: Record<Exclude<Entity, 'cluster'>, number> = {
+  all: MB_ID_ANY,
+  world: MB_ID_WORLD,
+  host: MB_ID_HOST,
+  'remote-node': MB_ID_REMOTE_NODE,
+  health: MB_ID_HEALTH,
+  unmanaged: MB_ID_UNMANAGED,
+  init: MB_ID_INIT,
+  'kube-apiserver': MB_ID_KUBE_APISERVER,
+};
+
+/** One candidate entry (before precedence). */
+interface Candidate {
+  dir: number;
+  identity: number;
+  proto: number;
+  dport: number;
+  prefixlen: number;
+  ruleId: number;
+  deny: boolean;
 }
 
-/** Canonical string of a policy key (diffing desired vs. read-back maps). */
+/** Protocol/port prefix of a key, without identity. */
+interface PortKey {
+  proto: number;
+  dport: number;
+  prefixlen: number;
+}
+
+const ANY_PROTO: PortKey = { proto: 0, dport: 0, prefixlen: MB_POLICY_PREFIX_ANY_PROTO };
+
+/** The key prefixes of numeric (or absent) ports; named ports are left to the caller. */
+function numericPortKeys(ports: readonly PortSpec[]): PortKey[] {
+  if (ports.length === 0) return [ANY_PROTO];
+  const out: PortKey[] = [];
+  for (const p of ports) {
+    if (typeof p.port === 'string') continue;
+    for (const proto of protocolNumbers(p.protocol)) {
+      if (p.port === undefined) {
+        out.push({ proto, dport: 0, prefixlen: MB_POLICY_PREFIX_ANY_PORT });
+      } else if (p.endPort !== undefined && p.endPort > p.port) {
+        for (const r of portRangePrefixes(p.port, p.endPort)) out.push({ proto, dport: r.port, prefixlen: MB_POLICY_PREFIX_ANY_PORT + r.bits });
+      } else {
+        out.push({ proto, dport: p.port, prefixlen: MB_POLICY_PREFIX_FULL });
+      }
+    }
+  }
+  return out;
+}
+
+/** Named port specs of a rule: [name, protocol numbers]. */
+function namedPorts(ports: readonly PortSpec[]): { name: string; protos: number[] }[] {
+  const out: { name: string; protos: number[] }[] = [];
+  for (const p of ports) if (typeof p.port === 'string') out.push({ name: p.port, protos: protocolNumbers(p.protocol) });
+  return out;
+}
+
+const PROTO_BY_NUMBER = new Map(Object.entries(PROTOCOL_NUMBERS).map(([k, v]) => [v, k]));
+
+/** findNamedPort over a flat list of container ports. */
+function findPort(ports: readonly ContainerPortSpec[], name: string, proto: number): number | undefined {
+  const protocol = PROTO_BY_NUMBER.get(proto);
+  for (const p of ports) if (p.name === name && p.protocol === protocol) return p.containerPort;
+  return undefined;
+}
+
+/** Whether `a` wins over `b` for the same key: deny over allow, else the lower rule id. */
+function wins(a: Candidate, b: Candidate): boolean {
+  if (a.deny !== b.deny) return a.deny;
+  return a.ruleId < b.ruleId;
+}
+
+interface EndpointState {
+  ep: LocalEndpoint;
+  ingress: boolean;
+  egress: boolean;
+  policies: Map<PolicySpec, SelectingPolicy>;
+  candidates: Candidate[];
+}
+
+export function resolvePolicies(input: ResolveInput): Resolution {
+  const selectors = input.selectors ?? new SelectorCache(input.identities ?? []);
+  const endpointIds: number[] = [];
+  const cidrIds: Identity[] = [];
+  for (const i of selectors.identities()) {
+    if (i.kind === 'endpoint') endpointIds.push(i.id);
+    else if (i.kind === 'cidr') cidrIds.push(i);
+  }
+  endpointIds.sort((a, b) => a - b);
+
+  const byIdentity = new Map<number, EndpointState[]>();
+  const states: EndpointState[] = [];
+  for (const ep of input.endpoints) {
+    const s: EndpointState = { ep, ingress: false, egress: false, policies: new Map(), candidates: [] };
+    states.push(s);
+    const list = byIdentity.get(ep.identity);
+    if (list) list.push(s);
+    else byIdentity.set(ep.identity, [s]);
+  }
+
+  const cidrCache = new Map<string, number[]>();
+  const peerIdentities = (peers: Peer[] | 'all'): number[] => {
+    if (peers === 'all') return [MB_ID_ANY];
+    const out = new Set<number>();
+    for (const peer of peers) {
+      switch (peer.type) {
+        case 'endpoints':
+          for (const id of selectors.select(peer.selector)) out.add(id);
+          break;
+        case 'cidr': {
+          const k = `${peer.cidr}|${[...peer.except].sort().join(',')}`;
+          let ids = cidrCache.get(k);
+          if (!ids) {
+            ids = selectCidrIdentities(peer, cidrIds);
+            cidrCache.set(k, ids);
+          }
+          for (const id of ids) out.add(id);
+          break;
+        }
+        case 'entity':
+          if (peer.entity === 'cluster') {
+            for (const id of endpointIds) out.add(id);
+            for (const id of CLUSTER_RESERVED) out.add(id);
+          } else out.add(ENTITY_IDS[peer.entity]);
+          break;
+      }
+    }
+    return [...out].sort((a, b) => a - b);
+  };
+
+  // Egress named ports: (identity, name, proto) → numbers over the pods of that identity.
+  const peerPortCache = new Map<string, number[]>();
+  const egressNamed = (identity: number, name: string, proto: number): number[] => {
+    const k = `${identity}|${name}|${proto}`;
+    let out = peerPortCache.get(k);
+    if (out) return out;
+    const nums = new Set<number>();
+    const pods = identity === MB_ID_ANY ? [...input.peerPorts.values()].flat() : (input.peerPorts.get(identity) ?? []);
+    for (const pod of pods) {
+      const n = findPort(pod, name, proto);
+      if (n !== undefined) nums.add(n);
+    }
+    out = [...nums].sort((a, b) => a - b);
+    peerPortCache.set(k, out);
+    return out;
+  };
+  const egressNamedIdentities = (peerIds: number[]): number[] =>
+    peerIds.includes(MB_ID_ANY) ? [...input.peerPorts.keys()].sort((a, b) => a - b) : peerIds;
+
+  const rules = new Map<number, RuleInfo>();
+  for (const policy of input.policies) {
+    for (const part of policy.parts) {
+      const ruleIds = part.rules.map((r) => {
+        const name = ruleName(policy, r.path);
+        const id = input.ruleIds.acquire(name);
+        const info: RuleInfo = { id, name, kind: policy.kind, policy: policy.name, path: r.path, direction: r.direction, deny: r.deny };
+        if (policy.namespace !== undefined) info.namespace = policy.namespace;
+        rules.set(id, info);
+        return id;
+      });
+      const subjects: EndpointState[] = [];
+      for (const id of selectors.select(part.subject)) subjects.push(...(byIdentity.get(id) ?? []));
+      if (subjects.length === 0) continue;
+      for (const s of subjects) {
+        let sp = s.policies.get(policy);
+        if (!sp) {
+          sp = { kind: policy.kind, name: policy.name, parts: [], ingress: false, egress: false };
+          if (policy.namespace !== undefined) sp.namespace = policy.namespace;
+          s.policies.set(policy, sp);
+        }
+        sp.parts.push(part.path);
+        if (part.defaultDeny.ingress) sp.ingress = s.ingress = true;
+        if (part.defaultDeny.egress) sp.egress = s.egress = true;
+      }
+      part.rules.forEach((rule, i) => addRule(rule, ruleIds[i]!, subjects));
+    }
+  }
+
+  function addRule(rule: PolicyRule, ruleId: number, subjects: EndpointState[]): void {
+    const dir = rule.direction === 'ingress' ? MB_DIR_INGRESS : MB_DIR_EGRESS;
+    const peerIds = peerIdentities(rule.peers);
+    if (peerIds.length === 0) return;
+    const deny = rule.deny;
+    // numeric ports: the same for every subject
+    const portKeys = numericPortKeys(rule.ports);
+    const common: Candidate[] = [];
+    for (const identity of peerIds) {
+      for (const pk of portKeys) common.push({ dir, identity, proto: pk.proto, dport: pk.dport, prefixlen: pk.prefixlen, ruleId, deny });
+    }
+    const named = namedPorts(rule.ports);
+    if (named.length > 0 && rule.direction === 'egress') {
+      for (const identity of egressNamedIdentities(peerIds)) {
+        for (const n of named) {
+          for (const proto of n.protos) {
+            for (const dport of egressNamed(identity, n.name, proto)) {
+              common.push({ dir, identity, proto, dport, prefixlen: MB_POLICY_PREFIX_FULL, ruleId, deny });
+            }
+          }
+        }
+      }
+    }
+    for (const s of subjects) {
+      for (const c of common) s.candidates.push(c);
+      if (named.length > 0 && rule.direction === 'ingress') {
+        for (const n of named) {
+          for (const proto of n.protos) {
+            const dport = findPort(s.ep.ports, n.name, proto);
+            if (dport === undefined) continue;
+            for (const identity of peerIds) s.candidates.push({ dir, identity, proto, dport, prefixlen: MB_POLICY_PREFIX_FULL, ruleId, deny });
+          }
+        }
+      }
+    }
+  }
+
+  const endpoints = new Map<number, EndpointPolicy>();
+  for (const s of states) {
+    endpoints.set(s.ep.lxcId, {
+      lxcId: s.ep.lxcId,
+      identity: s.ep.identity,
+      namespace: s.ep.namespace,
+      pod: s.ep.pod,
+      ip: s.ep.ip,
+      ingressEnforced: s.ingress,
+      egressEnforced: s.egress,
+      policies: [...s.policies.values()],
+      entries: finish(s),
+    });
+  }
+  return { endpoints, rules };
+}
+
+/** dir, prefixlen, proto and dport of a candidate as one number (31 bits). */
+function tailOf(dir: number, prefixlen: number, proto: number, dport: number): number {
+  return (dir === MB_DIR_INGRESS ? 0x4000_0000 : 0) + (prefixlen - MB_POLICY_PREFIX_ANY_PROTO) * 0x100_0000 + proto * 0x1_0000 + dport;
+}
+
+/** Precedence and deny covering for one endpoint's candidates → sorted entries. */
+function finish(s: EndpointState): PolicyMapEntry[] {
+  // identity → tail → the winning candidate
+  const chosen = new Map<number, Map<number, Candidate>>();
+  let anyDeny = false;
+  for (const c of s.candidates) {
+    if (c.dir === MB_DIR_INGRESS ? !s.ingress : !s.egress) continue;
+    let g = chosen.get(c.identity);
+    if (!g) chosen.set(c.identity, (g = new Map()));
+    const t = tailOf(c.dir, c.prefixlen, c.proto, c.dport);
+    const have = g.get(t);
+    if (!have || wins(c, have)) g.set(t, c);
+    if (c.deny) anyDeny = true;
+  }
+  const out: PolicyMapEntry[] = [];
+  for (const g of chosen.values()) {
+    for (const c of g.values()) {
+      if (anyDeny && !c.deny && coveredBy(c, g)) continue;
+      out.push({
+        key: { prefixlen: c.prefixlen, lxc_id: s.ep.lxcId, dir: c.dir, identity: c.identity, proto: c.proto, dport: c.dport },
+        entry: { rule_id: c.ruleId, flags: c.deny ? MB_POLICY_F_DENY : 0 },
+      });
+    }
+  }
+  return out.sort((a, b) => comparePolicyKeys(a.key, b.key));
+}
+
+/** Whether a deny of the same identity (group `g`) and direction covers the allow `c`: an equal or shorter prefix that matches it. */
+function coveredBy(c: Candidate, g: ReadonlyMap<number, Candidate>): boolean {
+  const isDeny = (t: number) => g.get(t)?.deny === true;
+  if (isDeny(tailOf(c.dir, MB_POLICY_PREFIX_ANY_PROTO, 0, 0))) return true;
+  if (c.prefixlen === MB_POLICY_PREFIX_ANY_PROTO) return false;
+  for (let len = MB_POLICY_PREFIX_ANY_PORT; len <= c.prefixlen; len++) {
+    if (isDeny(tailOf(c.dir, len, c.proto, c.dport & portMask(len - MB_POLICY_PREFIX_ANY_PORT)))) return true;
+  }
+  return false;
+}
+
+/** Canonical string of a policy key (diffing desired vs. read-back maps); bits beyond the prefix are ignored. */
 export function policyKeyString(k: PolicyKey): string {
-  throw new Error('not implemented');
+  const proto = k.prefixlen > MB_POLICY_PREFIX_ANY_PROTO ? k.proto : 0;
+  const dport = k.prefixlen > MB_POLICY_PREFIX_ANY_PORT ? k.dport & portMask(k.prefixlen - MB_POLICY_PREFIX_ANY_PORT) : 0;
+  return `${k.lxc_id}/${k.dir}/${k.identity}/${proto}/${dport}/${k.prefixlen}`;
 }
 
 /** Orders keys by lxc, dir, identity, proto, port, prefixlen. */
 export function comparePolicyKeys(a: PolicyKey, b: PolicyKey): number {
-  throw new Error('not implemented');
+  return a.lxc_id - b.lxc_id || a.dir - b.dir || a.identity - b.identity || a.proto - b.proto || a.dport - b.dport || a.prefixlen - b.prefixlen;
 }
