@@ -3,9 +3,11 @@
 // NetworkPolicy, CiliumNetworkPolicy, ...) means writing that file and
 // adding it to `KindSpecs` and `KINDS` below.
 
+import type { PolicySpec } from '../policy/types.ts';
 import { type EndpointSliceSpec, endpointSliceKind } from './endpointslice.ts';
 import { type NameRule, type ObjectMeta, type RawObject, quote, readObjectMeta, readString } from './meta.ts';
 import { type NamespaceSpec, namespaceKind } from './namespace.ts';
+import { networkPolicyKind } from './networkpolicy.ts';
 import { type PodSpec, podKind } from './pod.ts';
 import { type Checker, FieldPath } from './problems.ts';
 import { type ServiceSpec, serviceKind } from './service.ts';
@@ -33,6 +35,7 @@ export interface KindSpecs {
   Pod: PodSpec;
   Service: ServiceSpec;
   EndpointSlice: EndpointSliceSpec;
+  NetworkPolicy: PolicySpec;
 }
 
 export type KindName = keyof KindSpecs;
@@ -42,6 +45,7 @@ const KINDS: { readonly [K in KindName]: KindDefinition<K, KindSpecs[K]> } = {
   Pod: podKind,
   Service: serviceKind,
   EndpointSlice: endpointSliceKind,
+  NetworkPolicy: networkPolicyKind,
 };
 
 /** Where an object came from, for messages. */
