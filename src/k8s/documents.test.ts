@@ -158,7 +158,7 @@ describe('parseManifests', () => {
       ],
     );
     assert.match(lines[3] ?? '', /^ {2}doc 2: line 7, column 1: syntax error: /);
-    assert.match(lines[4] ?? '', /^ {2}doc 3 \(Deployment d\): kind: unsupported apiVersion\/kind "apps\/v1\/Deployment": supported: discovery\.k8s\.io\/v1\/EndpointSlice, networking\.k8s\.io\/v1\/NetworkPolicy, v1\/Namespace, v1\/Pod, v1\/Service$/);
+    assert.match(lines[4] ?? '', /^ {2}doc 3 \(Deployment d\): kind: unsupported apiVersion\/kind "apps\/v1\/Deployment": supported: cilium\.io\/v2\/CiliumClusterwideNetworkPolicy, cilium\.io\/v2\/CiliumNetworkPolicy, discovery\.k8s\.io\/v1\/EndpointSlice, networking\.k8s\.io\/v1\/NetworkPolicy, v1\/Namespace, v1\/Pod, v1\/Service$/);
     assert.match(lines[5] ?? '', /^ {2}doc 4: \(root\): must be an object \(a YAML mapping\), got a list$/);
   });
 

@@ -12,6 +12,8 @@ function problems(raw: Record<string, unknown>): string[] {
 describe('kind registry', () => {
   it('lists the supported kinds', () => {
     assert.deepEqual(supportedKinds(), [
+      'cilium.io/v2/CiliumClusterwideNetworkPolicy',
+      'cilium.io/v2/CiliumNetworkPolicy',
       'discovery.k8s.io/v1/EndpointSlice',
       'networking.k8s.io/v1/NetworkPolicy',
       'v1/Namespace',
@@ -21,16 +23,18 @@ describe('kind registry', () => {
     assert.equal(findKind('Pod')?.namespaced, true);
     assert.equal(findKind('Namespace')?.namespaced, false);
     assert.equal(findKind('NetworkPolicy')?.namespaced, true);
+    assert.equal(findKind('CiliumNetworkPolicy')?.namespaced, true);
+    assert.equal(findKind('CiliumClusterwideNetworkPolicy')?.namespaced, false);
     assert.equal(findKind('pod'), undefined);
     assert.equal(findKind('toString'), undefined);
   });
 
   it('names the unknown apiVersion/kind and lists the supported ones', () => {
     assert.deepEqual(problems({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } }), [
-      'kind: unsupported apiVersion/kind "apps/v1/Deployment": supported: discovery.k8s.io/v1/EndpointSlice, networking.k8s.io/v1/NetworkPolicy, v1/Namespace, v1/Pod, v1/Service',
+      'kind: unsupported apiVersion/kind "apps/v1/Deployment": supported: cilium.io/v2/CiliumClusterwideNetworkPolicy, cilium.io/v2/CiliumNetworkPolicy, discovery.k8s.io/v1/EndpointSlice, networking.k8s.io/v1/NetworkPolicy, v1/Namespace, v1/Pod, v1/Service',
     ]);
     assert.deepEqual(problems({ apiVersion: 'v1', kind: 'pod', metadata: { name: 'x' } }), [
-      'kind: unsupported apiVersion/kind "v1/pod": did you mean "Pod"? supported: discovery.k8s.io/v1/EndpointSlice, networking.k8s.io/v1/NetworkPolicy, v1/Namespace, v1/Pod, v1/Service',
+      'kind: unsupported apiVersion/kind "v1/pod": did you mean "Pod"? supported: cilium.io/v2/CiliumClusterwideNetworkPolicy, cilium.io/v2/CiliumNetworkPolicy, discovery.k8s.io/v1/EndpointSlice, networking.k8s.io/v1/NetworkPolicy, v1/Namespace, v1/Pod, v1/Service',
     ]);
   });
 

@@ -4,6 +4,7 @@
 // adding it to `KindSpecs` and `KINDS` below.
 
 import type { PolicySpec } from '../policy/types.ts';
+import { ciliumClusterwideNetworkPolicyKind, ciliumNetworkPolicyKind } from './ciliumnetworkpolicy.ts';
 import { type EndpointSliceSpec, endpointSliceKind } from './endpointslice.ts';
 import { type NameRule, type ObjectMeta, type RawObject, quote, readObjectMeta, readString } from './meta.ts';
 import { type NamespaceSpec, namespaceKind } from './namespace.ts';
@@ -36,6 +37,8 @@ export interface KindSpecs {
   Service: ServiceSpec;
   EndpointSlice: EndpointSliceSpec;
   NetworkPolicy: PolicySpec;
+  CiliumNetworkPolicy: PolicySpec;
+  CiliumClusterwideNetworkPolicy: PolicySpec;
 }
 
 export type KindName = keyof KindSpecs;
@@ -46,6 +49,8 @@ const KINDS: { readonly [K in KindName]: KindDefinition<K, KindSpecs[K]> } = {
   Service: serviceKind,
   EndpointSlice: endpointSliceKind,
   NetworkPolicy: networkPolicyKind,
+  CiliumNetworkPolicy: ciliumNetworkPolicyKind,
+  CiliumClusterwideNetworkPolicy: ciliumClusterwideNetworkPolicyKind,
 };
 
 /** Where an object came from, for messages. */
