@@ -5,6 +5,7 @@ import { MB_METRIC_EVENT_LOST, DROP_REASONS } from '../datapath/abi.ts';
 import type { Agent } from './daemon.ts';
 import { Router } from './http.ts';
 import { applyManifest, deleteManifest } from './apply.ts';
+import { readTraceRequest } from '../policy/manager.ts';
 
 export const VERSION = '0.1.0';
 
@@ -19,7 +20,14 @@ export function buildApi(agent: Agent): Router {
   r.on('GET', '/v1/endpoints/:ref', ({ params }) => {
     const ep = agent.endpoints.find(params.ref!);
     if (!ep) throw new MembraneError('NOT_FOUND', `no endpoint '${params.ref}' (give an id, container id, host interface or namespace/pod) — see 'membrane endpoint list'`);
-    return ep;
+    return { ...ep, policy: agent.policy.realized(ep) };
+  });
+  r.on('PUT', '/v1/endpoints/:ref/config', async ({ params, body }) => {
+    const audit = (body as { policyAuditMode?: unknown } | undefined)?.policyAuditMode;
+    if (typeof audit !== 'boolean') throw new InputError('policyAuditMode', 'must be true or false');
+    const ep = await agent.endpoints.setPolicyAuditMode(params.ref!, audit);
+    await agent.policy.settled();
+    return { ...ep, policy: agent.policy.realized(ep) };
   });
   // Endpoint changes reach the services' selector backends.
   r.on('PUT', '/v1/endpoints', async ({ body }) => {
@@ -58,7 +66,23 @@ export function buildApi(agent: Agent): Router {
   r.on('POST', '/v1/delete', ({ body }) => deleteManifest(agent, body));
   r.on('GET', '/v1/pods', () => agent.store.list('pods/').map(([, v]) => v));
 
-  r.on('GET', '/v1/events', ({ query }) => agent.events.last(Number(query.get('last') ?? 100)));
+  r.on('GET', '/v1/policies', () => agent.policy.policies());
+  r.on('POST', '/v1/policy/trace', ({ body }) => agent.policy.trace(readTraceRequest(body)));
+  r.on('GET', '/v1/identities', () => agent.policy.identities());
+  r.on('GET', '/v1/identities/:id', ({ params }) => {
+    const id = Number(params.id);
+    if (!Number.isInteger(id) || id < 0) throw new InputError('id', `'${params.id}' is not an identity number`);
+    return agent.policy.identity(id);
+  });
+
+  // Policy verdicts carry their rule's name (the datapath knows only its id).
+  r.on('GET', '/v1/events', ({ query }) =>
+    agent.events.last(Number(query.get('last') ?? 100)).map((e) => {
+      if (e.type !== 'policy-verdict' || !e.ruleId) return e;
+      const rule = agent.policy.ruleName(e.ruleId);
+      return rule ? { ...e, rule } : e;
+    }),
+  );
   return r;
 }
 
@@ -97,6 +121,7 @@ function status(agent: Agent) {
     ipam: { cidr: agent.ipam.cidr.text, allocated: agent.ipam.allocated, capacity: agent.ipam.capacity },
     maps: agent.datapath.mapFill(),
     services: agent.services.status(),
+    policy: agent.policy.status(),
     datapath: {
       forwarded: { packets: forwarded.packets.toString(), bytes: forwarded.bytes.toString() },
       drops,

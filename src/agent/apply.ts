@@ -83,8 +83,13 @@ export async function applyManifest(agent: Agent, body: unknown): Promise<ApplyR
 async function datapathWarnings(agent: Agent, changes: number): Promise<{ warnings?: string[] }> {
   if (changes === 0) return {};
   await agent.services.settled();
-  const error = agent.services.status().error;
-  return error ? { warnings: [`stored, but the load balancer could not be programmed yet (retrying): ${error}`] } : {};
+  await agent.policy.settled();
+  const warnings: string[] = [];
+  const lbError = agent.services.status().error;
+  if (lbError) warnings.push(`stored, but the load balancer could not be programmed yet (retrying): ${lbError}`);
+  const policyError = agent.policy.status().error;
+  if (policyError) warnings.push(`stored, but the policy could not be programmed yet (retried on the next change): ${policyError}`);
+  return warnings.length > 0 ? { warnings } : {};
 }
 
 export async function deleteManifest(agent: Agent, body: unknown): Promise<ApplyResponse> {

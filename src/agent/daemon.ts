@@ -13,9 +13,11 @@ import { Ipam } from '../endpoint/ipam.ts';
 import { EndpointManager } from '../endpoint/manager.ts';
 import { ensureNodeNetwork, nodeNetworkSpec, resolveDevices, type NodeDevice } from '../endpoint/node-network.ts';
 import { run } from '../endpoint/exec.ts';
+import { MB_ID_INIT } from '../datapath/abi.ts';
 import { LocalStore } from '../kvstore/local.ts';
 import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
 import { ServiceManager } from '../service/manager.ts';
+import { PolicyManager, policyConfigFlags } from '../policy/manager.ts';
 import { buildApi } from './api.ts';
 import type { AgentConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -35,6 +37,8 @@ export interface Agent {
   readonly lb: { devices: NodeDevice[]; nodeIp: string };
   /** Services → load balancer maps (src/service/manager.ts). */
   readonly services: ServiceManager;
+  /** Namespaces, pods, policies and endpoints → identities, ipcache and policy maps (src/policy/manager.ts). */
+  readonly policy: PolicyManager;
   stop(): Promise<void>;
 }
 
@@ -51,7 +55,13 @@ async function attachLoadBalancer(config: AgentConfig, datapath: Datapath, log: 
   const mode = config.lbAcceleration === 'xdp' ? 'xdp' : 'tc';
   for (const d of devices) datapath.attachDevice(d.ifindex, mode);
   datapath.attachSocketLb(config.cgroupRoot);
-  datapath.writeNodeConfig({ node_ip4: nodeIp || '0.0.0.0', maglev_size: config.maglevTableSize, snat_port_min: SNAT_PORTS.min, snat_port_max: SNAT_PORTS.max, flags: 0 });
+  datapath.writeNodeConfig({
+    node_ip4: nodeIp || '0.0.0.0',
+    maglev_size: config.maglevTableSize,
+    snat_port_min: SNAT_PORTS.min,
+    snat_port_max: SNAT_PORTS.max,
+    flags: policyConfigFlags({ auditMode: config.policyAuditMode, allowLocalhost: config.allowLocalhost }),
+  });
   if (devices.length === 0) log.warn('no device for external traffic (no --devices and no default route): NodePort, LoadBalancer and externalIPs are served to this node and its pods only');
   log.info('load balancer attached', { devices: devices.map((d) => d.name), nodeIp, acceleration: config.lbAcceleration, mode: config.lbMode, cgroup: config.cgroupRoot });
   return { devices, nodeIp };
@@ -75,6 +85,9 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   await ensureNodeNetwork(nodeNetworkSpec(ipam, config.masquerade));
   const lb = await attachLoadBalancer(config, datapath, log);
 
+  // The policy manager gives each new endpoint its identity and policy before
+  // the endpoint's map entry exists; it starts after the endpoints (it reads them).
+  let policy: PolicyManager | undefined;
   const endpoints = await EndpointManager.restore({
     stateDir: config.stateDir,
     ipam,
@@ -82,6 +95,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log: log.child({ component: 'endpoints' }),
     mtu: config.mtu,
     podLabels: (ns, name) => store.get<StoredPod>(podKey(ns, name))?.labels,
+    policyState: (ep) => (policy ? policy.stateFor(ep) : { identity: MB_ID_INIT, flags: 0 }),
   });
   // Pod label changes reach their endpoints.
   const unwatch = store.watch('pods/', (ev) => {
@@ -101,6 +115,16 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     datapath,
     endpoints,
     log: log.child({ component: 'services' }),
+  });
+
+  // [policy] identities, ipcache and policy maps; enforcement flags in the endpoint entries.
+  policy = await PolicyManager.start({
+    store,
+    datapath,
+    endpoints,
+    log: log.child({ component: 'policy' }),
+    auditMode: config.policyAuditMode,
+    allowLocalhost: config.allowLocalhost,
   });
 
   const events = new EventLog();
@@ -127,11 +151,13 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log,
     lb,
     services,
+    policy,
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       unwatch();
       await services.stop(); // [services]
+      policy.stop();
       reader.close();
       await store.close();
       datapath.close();
