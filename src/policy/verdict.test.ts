@@ -68,5 +68,8 @@ test('judge: lookups made, in order; C skipped when 0', () => {
   const j = judge(table, q({ identity: 2, cidrIdentity: C, dport: 8090 }));
   assert.deepEqual(j.lookups.map((l) => [l.via, l.identity, l.hit?.entry.rule_id]), [['identity', 2, undefined], ['cidr', C, 4], ['any', 0, undefined]]);
   assert.equal(judge(table, q({})).lookups.length, 2);
+  // as policy.h: no lookup for R = 0, nor for C = R
+  assert.deepEqual(judge(table, q({ identity: 0, cidrIdentity: C })).lookups.map((l) => l.via), ['cidr', 'any']);
+  assert.deepEqual(judge(table, q({ identity: 256, cidrIdentity: 256 })).lookups.map((l) => l.via), ['identity', 'any']);
   assert.equal(j.matchName, 'L3-L4');
 });

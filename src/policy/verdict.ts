@@ -3,7 +3,8 @@
 //
 // judge(ep, dir, R, C, proto, dport):
 // - direction not enforced → allowed, no verdict event;
-// - LPM lookups (prefixlen 96) with identity R, with C (if C != 0), with MB_ID_ANY;
+// - LPM lookups (prefixlen 96) with identity R (if R != 0), with C (if C != 0
+//   and C != R), with MB_ID_ANY;
 // - a hit with DENY (the first in the order R, C, ANY) → denied (POLICY_DENY);
 // - else the first hit in the order R, C, ANY → allowed;
 // - else denied by default (rule 0, match none; POLICY_DENIED);
@@ -122,7 +123,7 @@ export interface Judgement {
   entry?: PolicyMapEntry;
   /** MB_DROP_POLICY_DENY or MB_DROP_POLICY when denied (or would be, under audit); 0 otherwise. */
   dropReason: number;
-  /** The lookups made, in order (none when not enforced). */
+  /** The lookups made, in order (none when not enforced; R skipped when 0, C when 0 or R). */
   lookups: Lookup[];
 }
 
@@ -141,8 +142,9 @@ export function judge(table: PolicyTable, q: JudgeQuery): Judgement {
     const hit = table.lookup(q.lxcId, dir, identity, q.proto, q.dport);
     lookups.push(hit ? { via, identity, hit } : { via, identity });
   };
-  look('identity', q.identity);
-  if (q.cidrIdentity !== 0) look('cidr', q.cidrIdentity);
+  // R = 0 (an identity not known yet) or C = R would repeat another lookup
+  if (q.identity !== MB_ID_ANY) look('identity', q.identity);
+  if (q.cidrIdentity !== MB_ID_ANY && q.cidrIdentity !== q.identity) look('cidr', q.cidrIdentity);
   look('any', MB_ID_ANY);
 
   const decided = lookups.find((l) => l.hit && l.hit.entry.flags & MB_POLICY_F_DENY) ?? lookups.find((l) => l.hit);
