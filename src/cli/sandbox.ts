@@ -69,7 +69,9 @@ async function trafficRound(t: Topology): Promise<string> {
   for (const from of pods) {
     for (const to of pods) {
       if (from === to) continue;
-      checks.push(t.probe(from.netnsName, 'http', to.ip, 8080).then((ok) => `${from.name}→${to.name} ${ok ? 'ok' : 'FAIL'}`));
+      // backend → backend is blocked by the sandbox's policy (demo/backend-ingress).
+      const expectBlocked = from.name.startsWith('backend') && to.name.startsWith('backend');
+      checks.push(t.probe(from.netnsName, 'http', to.ip, 8080, expectBlocked ? 500 : 1500).then((ok) => `${from.name}→${to.name} ${ok ? 'ok' : expectBlocked ? 'blocked' : 'FAIL'}`));
     }
   }
   const f = pods[0]!;
@@ -81,7 +83,8 @@ async function trafficRound(t: Topology): Promise<string> {
   const results = await Promise.all(checks);
   const st = await t.client.get<{ datapath: { forwarded: { packets: string }; drops: Record<string, string> } }>('/v1/status');
   const drops = Object.values(st.datapath.drops).reduce((a, b) => a + Number(b), 0);
-  return `${new Date().toISOString().slice(11, 19)}  ${results.join('  ')}  | datapath: ${st.datapath.forwarded.packets} forwarded, ${drops} dropped`;
+  const policyDrops = Number(st.datapath.drops.POLICY_DENIED ?? 0) + Number(st.datapath.drops.POLICY_DENY ?? 0);
+  return `${new Date().toISOString().slice(11, 19)}  ${results.join('  ')}  | datapath: ${st.datapath.forwarded.packets} forwarded, ${drops} dropped (${policyDrops} by policy)`;
 }
 
 export const sandboxCommand: Command = {
@@ -94,7 +97,8 @@ world host in mbx-world on 198.18.0.0/24 (the benchmarking range)), runs an agen
 socket, and creates the pods demo/frontend, demo/backend-1 and demo/backend-2
 through the membrane-cni plugin, each serving HTTP on :8080, with a Service
 demo/backend (ClusterIP 10.96.0.10:80, NodePort 30080) in front of the
-backends. Nothing it does
+backends and a NetworkPolicy demo/backend-ingress that lets the backends
+take HTTP only from the frontend and the world. Nothing it does
 can send a packet off this machine.`,
   sub: [up, down, runCmd],
 };

@@ -56,6 +56,35 @@ spec:
 `;
 }
 
+/**
+ * The sandbox's policy: the backends accept HTTP from the frontend and from
+ * the outside world's range (NodePort clients), nothing else — so
+ * backend-1 → backend-2 is blocked, and shows up as a policy drop.
+ */
+export function policyManifest(): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: backend-ingress
+  namespace: demo
+spec:
+  podSelector:
+    matchLabels:
+      app: backend
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels:
+          app: frontend
+    - ipBlock:
+        cidr: 198.18.0.0/24
+    ports:
+    - port: http
+      protocol: TCP
+`;
+}
+
 interface SandboxState {
   socket: string;
   agentPid: number;
@@ -99,6 +128,8 @@ export async function sandboxUp(log: (s: string) => void, socket = DEFAULT_SOCKE
     const s = SANDBOX_SERVICE;
     log(`applying Service ${s.namespace}/${s.name}: ClusterIP ${s.clusterIP}:${s.port} and NodePort ${t.nodeIp}:${s.nodePort} in front of the backend pods`);
     await t.client.post('/v1/apply', { manifest: serviceManifest(), source: 'sandbox' });
+    log('applying NetworkPolicy demo/backend-ingress: the backends accept HTTP from the frontend and the world, nothing else');
+    await t.client.post('/v1/apply', { manifest: policyManifest(), source: 'sandbox' });
     t.worldServer = await startServer(t.worldNs, 'world', { detached: true });
     const state: SandboxState = {
       socket,
