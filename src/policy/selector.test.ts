@@ -99,8 +99,31 @@ test('SelectorCache: same answers as selectorMatches, follows identity changes',
   assert.deepEqual(cache.select(sel()), [257, 258, 259]);
   cache.setIdentities([web]);
   assert.deepEqual(cache.select(webSel), [256]);
+  assert.deepEqual(cache.select(sel()), [256]);
   // prune drops what was not selected since the previous prune
   cache.prune();
   cache.select(webSel);
   assert.equal(cache.prune(), selectors.length - 1);
+});
+
+test('SelectorCache.setIdentities: incremental for few changes, full for many; same answers', () => {
+  const many = Array.from({ length: 400 }, (_, i) => ep(1000 + i, `ns-${i % 4}`, { app: `a-${i % 10}` }));
+  const cache = new SelectorCache([...RESERVED_IDENTITIES, ...many]);
+  const selectors = [sel(), sel(req('k8s:app', 'In', 'a-3')), sel(req('k8s:io.kubernetes.pod.namespace', 'In', 'ns-1'), req('k8s:app', 'NotIn', 'a-1')), sel(req('reserved:host', 'Exists'))];
+  const check = (ids: Identity[]) => {
+    for (const s of selectors) assert.deepEqual(cache.select(s), ids.filter((i) => selectorMatches(s, i)).map((i) => i.id).sort((a, b) => a - b));
+  };
+  check([...RESERVED_IDENTITIES, ...many]);
+  // a few changes: one relabelled (new object, other labels), one removed, one added, the rest the same objects
+  const few = [...RESERVED_IDENTITIES, ...many.slice(1), ep(1000, 'ns-1', { app: 'a-3' }), ep(2000, 'ns-1', { app: 'a-3' })].filter((i) => i.id !== 1005);
+  cache.setIdentities(few);
+  check(few);
+  // equal labels in a new object count as unchanged
+  const copies = few.map((i) => ({ ...i, labels: { ...i.labels } }));
+  cache.setIdentities(copies);
+  check(copies);
+  // many changes
+  const other = Array.from({ length: 300 }, (_, i) => ep(1000 + i, `ns-${i % 3}`, { app: `a-${i % 7}` }));
+  cache.setIdentities(other);
+  check(other);
 });

@@ -133,9 +133,18 @@ export function formatSelector(sel: EndpointSelector): string {
     .join(', ');
 }
 
+function sameIdentity(a: Identity, b: Identity): boolean {
+  if (a.kind !== b.kind || a.cidr !== b.cidr) return false;
+  const ka = Object.keys(a.labels);
+  if (ka.length !== Object.keys(b.labels).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b.labels, k) || a.labels[k] !== b.labels[k]) return false;
+  return true;
+}
+
 interface CacheEntry {
   compiled: Compiled;
-  ids: Set<number>;
+  /** undefined: recompute when next selected. */
+  ids: Set<number> | undefined;
   /** Sorted view of ids; undefined when stale. */
   sorted: number[] | undefined;
   used: boolean;
@@ -185,21 +194,37 @@ export class SelectorCache {
     return true;
   }
 
-  /** Replaces every identity; cached selections are recomputed when next selected. */
+  /**
+   * Replaces every identity. Few changes (compared by object, else by kind,
+   * prefix and labels) update the cached selections in place; many make
+   * them recompute when next selected.
+   */
   setIdentities(identities: Iterable<Identity>): void {
+    const next = new Map<number, Identity>();
+    for (const i of identities) next.set(i.id, i);
+    const changed: Identity[] = [];
+    for (const i of next.values()) {
+      const have = this.#identities.get(i.id)?.identity;
+      if (have !== i && (!have || !sameIdentity(have, i))) changed.push(i);
+    }
+    const removed: number[] = [];
+    for (const id of this.#identities.keys()) if (!next.has(id)) removed.push(id);
+    if (changed.length + removed.length <= Math.max(16, next.size >> 3)) {
+      for (const id of removed) this.remove(id);
+      for (const i of changed) this.upsert(i);
+      return;
+    }
     this.#identities.clear();
     this.#postings.clear();
-    for (const i of identities) this.#add(i);
-    for (const e of this.#cache.values()) {
-      e.ids = this.#compute(e.compiled);
-      e.sorted = undefined;
-    }
+    for (const i of next.values()) this.#add(i);
+    for (const e of this.#cache.values()) e.ids = undefined;
   }
 
   upsert(identity: Identity): void {
     this.#drop(identity.id);
     const x = this.#add(identity);
     for (const e of this.#cache.values()) {
+      if (!e.ids) continue;
       const m = compiledMatches(e.compiled, x);
       if (m !== e.ids.has(identity.id)) {
         if (m) e.ids.add(identity.id);
@@ -212,7 +237,7 @@ export class SelectorCache {
   remove(id: number): void {
     if (!this.#drop(id)) return;
     for (const e of this.#cache.values()) {
-      if (e.ids.delete(id)) e.sorted = undefined;
+      if (e.ids?.delete(id)) e.sorted = undefined;
     }
   }
 
@@ -266,6 +291,10 @@ export class SelectorCache {
       this.#cache.set(key, e);
     }
     e.used = true;
+    if (!e.ids) {
+      e.ids = this.#compute(e.compiled);
+      e.sorted = undefined;
+    }
     if (!e.sorted) e.sorted = [...e.ids].sort((a, b) => a - b);
     return e.sorted;
   }
