@@ -5,14 +5,16 @@
  * outside the node. The decision is nodeport.h's (shared with bpf_xdp); this
  * file parses the packet and applies it with the skb helpers:
  *
- *  - FWD to a backend on this node: translated, then handed to the
+ *  - FWD to a backend on this node: translated, judged by the endpoint's
+ *    ingress policy as coming from the original client, then handed to the
  *    endpoint's eth0 with bpf_redirect_peer (no stack, no iptables);
  *  - FWD to a backend elsewhere, and REV (a reply from such a backend):
  *    translated, then sent with the MACs of a FIB lookup;
  *  - a frontend without backends: ICMP port unreachable back out of the
  *    device it came in on;
  *  - a packet the XDP program already translated toward a local backend
- *    (XDP passed it up, marked in its metadata): delivered as it is;
+ *    (XDP passed it up, marked in its metadata): judged the same way, then
+ *    delivered as it is;
  *  - everything else (ARP, the node's own traffic, ...): untouched.
  */
 #include <linux/bpf.h>
@@ -34,6 +36,7 @@
 #include "ct.h"
 #include "nat.h"
 #include "nodeport.h"
+#include "policy.h"
 
 static __always_inline int drop(struct __sk_buff *skb, const struct mb_tuple4 *t, __u8 reason)
 {
@@ -41,10 +44,26 @@ static __always_inline int drop(struct __sk_buff *skb, const struct mb_tuple4 *t
 	return TC_ACT_SHOT;
 }
 
-/* Hands a translated packet to a local endpoint's eth0. */
-static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_endpoint_info *ep)
+/*
+ * Hands a translated packet `t` to a local endpoint's eth0, if its ingress
+ * policy lets the original client (client_addr:client_port) in. The
+ * mb_pct4 entry is keyed by `t`, so the backend's replies pass as replies;
+ * events show the client and the backend.
+ */
+static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_endpoint_info *ep, const struct mb_tuple4 *t,
+				       __u32 client_addr, __u16 client_port)
 {
-	struct ethhdr *eth = (void *)(long)skb->data;
+	struct ethhdr *eth;
+
+	if (ep->flags & MB_EP_F_POLICY) {
+		struct mb_tuple4 ev = *t;
+
+		ev.saddr = client_addr;
+		ev.sport = client_port;
+		if (mb_policy_to_endpoint(skb, ep, t, client_addr, &ev, skb->ingress_ifindex) != TC_ACT_OK)
+			return TC_ACT_SHOT;
+	}
+	eth = (void *)(long)skb->data;
 
 	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 		return TC_ACT_SHOT;
@@ -95,25 +114,41 @@ static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 
  * up (XDP cannot hand a packet to a pod's veth, see bpf_xdp.c) carries
  * MB_XDP_META_TRANSLATED in its XDP metadata. It is delivered as it is:
  * translating it again would be wrong, and the stack would drop an SNATed
- * one (its source is one of the node's own addresses). Returns a verdict,
- * or -1 when the packet has no such mark.
+ * one (its source is one of the node's own addresses). Policy judges the
+ * original client, which an SNATed packet no longer shows: the connection's
+ * REV entry (backend -> nat, the reply's key) has it. Returns a verdict, or
+ * -1 when the packet has no such mark.
  */
 static __always_inline int xdp_translated(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	__u32 *meta = (void *)(long)skb->data_meta;
 	struct mb_endpoint_info *ep;
-	struct iphdr *ip;
+	struct mb_ct4_entry *e;
+	struct mb_ct4_key k;
+	struct mb_tuple4 t;
+	__u32 client_addr;
+	__u16 client_port;
 
 	if ((void *)(meta + 1) > data || *meta != MB_XDP_META_TRANSLATED)
 		return -1;
-	ip = mb_ipv4(skb);
-	if (!ip)
+	/* XDP translates first fragments of TCP and UDP only: this parses. */
+	if (mb_skb_parse(skb, &t) < 0)
 		return TC_ACT_SHOT;
-	ep = mb_local_endpoint(ip->daddr);
+	ep = mb_local_endpoint(t.daddr);
 	if (!ep) /* the endpoint went away meanwhile */
 		return TC_ACT_SHOT;
-	return to_endpoint(skb, ep);
+	client_addr = t.saddr;
+	client_port = t.sport;
+	if (ep->flags & MB_EP_F_POLICY) {
+		mb_ct4_key_set(&k, t.daddr, t.saddr, t.dport, t.sport, t.proto, MB_CT_DIR_REV);
+		e = bpf_map_lookup_elem(&mb_ct4, &k);
+		if (e) {
+			client_addr = e->client_addr;
+			client_port = e->client_port;
+		}
+	}
+	return to_endpoint(skb, ep, &t, client_addr, client_port);
 }
 
 SEC("tc")
@@ -148,8 +183,15 @@ int from_netdev(struct __sk_buff *skb)
 		return drop(skb, &t, MB_DROP_INVALID_PACKET);
 	if (p.action == MB_NP_FWD) {
 		ep = mb_local_endpoint(p.nat.daddr);
-		if (ep)
-			return to_endpoint(skb, ep);
+		if (ep) {
+			struct mb_tuple4 nt = t;
+
+			nt.saddr = p.nat.saddr;
+			nt.daddr = p.nat.daddr;
+			nt.sport = p.nat.sport;
+			nt.dport = p.nat.dport;
+			return to_endpoint(skb, ep, &nt, t.saddr, t.sport);
+		}
 	}
 	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto);
 	if (rc < 0)

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * bpf_lxc: attached at tc ingress of an endpoint's host-side veth, i.e. it sees
- * every packet that a pod sends ("from-endpoint").
+ * bpf_lxc: the programs on an endpoint's host-side veth.
+ *
+ * from_endpoint, at tc ingress, sees every packet that a pod sends:
  *
  *  - anti-spoofing: the IPv4 source must be the address of the endpoint that
  *    owns this veth (looked up in mb_lxc), otherwise the packet is dropped;
+ *  - network policy (policy.h): a reply of a connection policy allowed
+ *    passes; otherwise the egress policy of the source and, for a local
+ *    destination, the ingress policy of the destination judge it;
  *  - local delivery: a packet for another endpoint on this node is handed to
  *    that endpoint's eth0 with bpf_redirect_peer, skipping the host stack
  *    (no bridge, no iptables, no routing lookup);
@@ -13,6 +17,12 @@
  *    frontend, destination: the client) and sent out of the node's device
  *    toward the client;
  *  - everything else (the node, the outside world) goes up the node's stack.
+ *
+ * to_endpoint, at tc egress, sees what the node's stack delivers to the pod
+ * (from the node, or routed from outside): the pod's ingress policy judges
+ * it. Local endpoints' packets (bpf_redirect_peer) and the per-packet load
+ * balancer's (bpf_host) skip this hook; they were judged where they were
+ * redirected.
  *
  * One object serves every endpoint: per-endpoint facts come from maps, so
  * creating an endpoint never compiles anything.
@@ -29,6 +39,7 @@
 #include "events.h"
 #include "parse.h"
 #include "nodeport.h"
+#include "policy.h"
 
 static __always_inline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 reason, __u16 source)
 {
@@ -82,6 +93,62 @@ static __always_inline int reply_to_client(struct __sk_buff *skb, __u16 lxc_id)
 	return rc;
 }
 
+/*
+ * The policy step of a packet from endpoint `src` to the local endpoint `dst`
+ * (NULL: not a local endpoint), when either has policy. Returns TC_ACT_OK to
+ * go on with the packet, or TC_ACT_SHOT when policy dropped it.
+ */
+static __always_inline int policy(struct __sk_buff *skb, const struct iphdr *ip, const struct mb_endpoint_info *src,
+				  const struct mb_endpoint_info *dst)
+{
+	__u32 ifindex = skb->ingress_ifindex;
+	struct mb_verdict ve, vi = {};
+	struct mb_ipcache_entry r;
+	struct mb_tuple4 t;
+	__u32 dst_identity = 0;
+	__u64 now;
+
+	mb_pol_tuple(skb, ip, &t);
+	now = bpf_ktime_get_ns();
+	if (mb_pct_reply(&t, now))
+		return TC_ACT_OK;
+
+	/* Egress of the source; the remote is the destination endpoint, or
+	 * whatever the ipcache says (its CIDR identity in both cases). */
+	mb_verdict_init(&ve, src, MB_DIR_EGRESS, 0);
+	if (src->flags & MB_EP_F_EGRESS_POLICY) {
+		mb_ipcache_get(t.daddr, &r);
+		if (dst)
+			r.identity = dst->identity;
+		dst_identity = r.identity;
+		mb_policy_judge(src, MB_DIR_EGRESS, r.identity, r.cidr_identity, &t, &ve);
+		if (!mb_verdict_passes(&ve))
+			return mb_policy_drop(skb, &t, &ve, ifindex);
+	}
+
+	/* Ingress of a local destination; the remote is the source endpoint. */
+	if (dst) {
+		dst_identity = dst->identity;
+		if (dst->flags & MB_EP_F_INGRESS_POLICY) {
+			mb_ipcache_get(t.saddr, &r);
+			mb_policy_judge(dst, MB_DIR_INGRESS, src->identity, r.cidr_identity, &t, &vi);
+			if (!mb_verdict_passes(&vi)) {
+				if (ve.verdict)
+					mb_policy_emit(skb, &t, &ve, ifindex, MB_EVENT_POLICY);
+				return mb_policy_drop(skb, &t, &vi, ifindex);
+			}
+		}
+	}
+
+	if (mb_pct_track(&t, src->identity, dst_identity, ve.verdict ? ve.rule_id : vi.rule_id, now)) {
+		if (ve.verdict)
+			mb_policy_emit(skb, &t, &ve, ifindex, MB_EVENT_POLICY);
+		if (vi.verdict)
+			mb_policy_emit(skb, &t, &vi, ifindex, MB_EVENT_POLICY);
+	}
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int from_endpoint(struct __sk_buff *skb)
 {
@@ -107,6 +174,12 @@ int from_endpoint(struct __sk_buff *skb)
 
 	key.ip4 = ip->daddr;
 	dst = bpf_map_lookup_elem(&mb_lxc, &key);
+	/* Without policy on either side, nothing to judge and nothing to track. */
+	if ((src->flags | (dst ? dst->flags : 0)) & MB_EP_F_POLICY) {
+		if (policy(skb, ip, src, dst) != TC_ACT_OK)
+			return TC_ACT_SHOT;
+	}
+
 	if (!dst || ip->ttl <= 1) {
 		if (!dst && ip->ttl > 1) {
 			int rc = reply_to_client(skb, src->lxc_id);
@@ -134,6 +207,34 @@ int from_endpoint(struct __sk_buff *skb)
 
 	mb_count(0, MB_DIR_EGRESS, skb->len);
 	return bpf_redirect_peer(dst->ifindex, 0);
+}
+
+SEC("tc")
+int to_endpoint(struct __sk_buff *skb)
+{
+	struct mb_endpoint_key key = {};
+	struct mb_endpoint_info *ep;
+	struct mb_tuple4 t;
+	struct iphdr *ip;
+
+	/* Not IPv4 (ARP; IPv6, which endpoints do not have): not policy's. */
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	ip = mb_ipv4(skb);
+	if (!ip) {
+		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct iphdr)) < 0)
+			return TC_ACT_SHOT;
+		ip = mb_ipv4(skb);
+		if (!ip)
+			return TC_ACT_SHOT;
+	}
+
+	key.ip4 = ip->daddr;
+	ep = bpf_map_lookup_elem(&mb_lxc, &key);
+	if (!ep || ep->ifindex != skb->ifindex || !(ep->flags & MB_EP_F_POLICY))
+		return TC_ACT_OK;
+	mb_pol_tuple(skb, ip, &t);
+	return mb_policy_to_endpoint(skb, ep, &t, t.saddr, &t, skb->ifindex);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
