@@ -80,6 +80,8 @@ export class Datapath {
   readonly #xdp: LoadedObject;
   readonly #fromEndpointFd: number;
   readonly #fromEndpointId: number;
+  readonly #toEndpointFd: number;
+  readonly #toEndpointId: number;
 
   private constructor(config: DatapathConfig, objects: { lxc: LoadedObject; sock: LoadedObject; host: LoadedObject; xdp: LoadedObject }) {
     this.config = config;
@@ -104,6 +106,8 @@ export class Datapath {
     this.eventsFd = lxc.mapFd('mb_events');
     this.#fromEndpointFd = lxc.programFd('from_endpoint');
     this.#fromEndpointId = programInfo(this.#fromEndpointFd).id;
+    this.#toEndpointFd = lxc.programFd('to_endpoint');
+    this.#toEndpointId = programInfo(this.#toEndpointFd).id;
   }
 
   /** Loads the objects; pinned maps from an earlier run are reused, not flushed. */
@@ -122,18 +126,26 @@ export class Datapath {
     }
   }
 
-  /** Attaches (or atomically replaces) from-endpoint on a host-side veth. */
+  /**
+   * Attaches (or atomically replaces) the endpoint programs on a host-side
+   * veth: from-endpoint at tc ingress (what the pod sends) and to-endpoint at
+   * tc egress (what the node's stack delivers to the pod: its ingress policy).
+   * to-endpoint goes first, so that a pod never has from-endpoint's policy
+   * without the other half.
+   */
   attachEndpoint(ifindex: number): void {
+    tcAttach(ifindex, 'egress', this.#toEndpointFd);
     tcAttach(ifindex, 'ingress', this.#fromEndpointFd);
   }
 
   detachEndpoint(ifindex: number): void {
     tcDetach(ifindex, 'ingress');
+    tcDetach(ifindex, 'egress');
   }
 
-  /** True when this load's from-endpoint program is the one attached. */
+  /** True when both endpoint programs on the veth are this load's. */
   endpointProgramCurrent(ifindex: number): boolean {
-    return tcQuery(ifindex, 'ingress') === this.#fromEndpointId;
+    return tcQuery(ifindex, 'ingress') === this.#fromEndpointId && tcQuery(ifindex, 'egress') === this.#toEndpointId;
   }
 
   /** Where the socket-LB links are pinned. */
