@@ -14,11 +14,6 @@ function client(values: ParsedArgs['values']): AgentClient {
   return new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
 }
 
-/** `Kind ns/name` or `Kind name`. */
-export function policyRef(p: Pick<PolicyJSON, 'kind' | 'namespace' | 'name'>): string {
-  return `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}`;
-}
-
 const get: Command = {
   name: 'get',
   summary: 'List the policies, or show one (NAMESPACE/NAME, or NAME for a clusterwide policy)',

@@ -1,6 +1,7 @@
 import { AgentClient } from '../agent/client.ts';
 import type { Feature } from '../datapath/probes.ts';
 import type { MapFill } from '../datapath/datapath.ts';
+import type { PolicyStatus } from '../policy/manager.ts';
 import type { Command } from './command.ts';
 import { bytes, outputFormat, printJson, table } from './output.ts';
 
@@ -11,6 +12,7 @@ interface StatusJSON {
   endpoints: { total: number; ready: number };
   ipam: { cidr: string; allocated: number; capacity: number };
   maps: MapFill[];
+  policy: PolicyStatus;
   datapath: { forwarded: { packets: string; bytes: string }; drops: Record<string, string>; eventsLost: string; eventsReceived: number };
 }
 
@@ -28,6 +30,8 @@ export const statusCommand: Command = {
     out.push(`Agent:      ok (membrane ${s.agent.version}, pid ${s.agent.pid}, up ${s.agent.uptimeSeconds}s, node ${s.agent.node})`);
     out.push(`Node:       ${s.node.name}  pod CIDR ${s.node.podCidr}  gateway ${s.node.gateway}  masquerade ${s.node.masquerade ? 'on' : 'off'}`);
     out.push(`Endpoints:  ${s.endpoints.ready}/${s.endpoints.total} ready   IPAM ${s.ipam.allocated}/${s.ipam.capacity} addresses in use`);
+    const p = s.policy;
+    out.push(`Policy:     ${p.policies} ${p.policies === 1 ? 'policy' : 'policies'}, ${p.endpointsEnforced} endpoints enforced, ${p.entries} policy entries, ${p.identities} identities${p.lastSyncMs !== undefined ? `, last sync ${p.lastSyncMs} ms` : ''}${p.error ? `   ERROR: ${p.error}` : ''}`);
     out.push(`Datapath:   ${s.datapath.forwarded.packets} packets (${bytes(BigInt(s.datapath.forwarded.bytes))}) forwarded, ${Object.values(s.datapath.drops).reduce((a, b) => a + Number(b), 0)} dropped, ${s.datapath.eventsLost} events lost`);
     for (const [reason, n] of Object.entries(s.datapath.drops)) out.push(`              drop ${reason}: ${n}`);
     out.push(`State:      ${s.agent.stateDir}   pins ${s.agent.pinDir}   socket ${s.agent.socket}`);

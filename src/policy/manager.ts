@@ -43,7 +43,7 @@ import { policyKeyString, resolvePolicies, type EndpointPolicy, type LocalEndpoi
 import { RuleIds } from './rule-ids.ts';
 import { SelectorCache } from './selector.ts';
 import { tracePolicy, type TracePeer, type TraceStep } from './trace.ts';
-import type { PolicySpec } from './types.ts';
+import { policyRef, type PolicySpec } from './types.ts';
 
 export const IDENTITIES_PREFIX = 'identities/';
 const NAMESPACES_PREFIX = 'namespaces/';
@@ -372,7 +372,7 @@ export class PolicyManager {
       ingressEnforced: r?.ingressEnforced ?? false,
       egressEnforced: r?.egressEnforced ?? false,
       auditMode: (ep.policyAuditMode ?? false) || this.#cfg.auditMode,
-      policies: (r?.policies ?? []).map((p) => `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}`),
+      policies: (r?.policies ?? []).map(policyRef),
       entries: (r?.entries ?? []).map((e) => this.#entryJSON(e.key, e.entry)),
     };
   }

@@ -98,7 +98,12 @@ export interface PolicySpec {
   parts: PolicyPart[];
 }
 
+/** How policies are named to users: `NetworkPolicy x/allow-a`, `CiliumClusterwideNetworkPolicy global`. */
+export function policyRef(p: { kind: string; namespace?: string | undefined; name: string }): string {
+  return `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}`;
+}
+
 /** How rules are named to users (verdict events, trace, `endpoint get`): `NetworkPolicy x/allow-a spec.ingress[0]`. */
 export function ruleName(p: Pick<PolicySpec, 'kind' | 'namespace' | 'name'>, path: string): string {
-  return `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} ${path}`;
+  return `${policyRef(p)} ${path}`;
 }
