@@ -193,18 +193,13 @@ function findPort(ports: readonly ContainerPortSpec[], name: string, proto: numb
   return undefined;
 }
 
-/** Whether `a` wins over `b` for the same key: deny over allow, else the lower rule id. */
-function wins(a: Candidate, b: Candidate): boolean {
-  if (a.deny !== b.deny) return a.deny;
-  return a.ruleId < b.ruleId;
-}
-
 interface EndpointState {
   ep: LocalEndpoint;
   ingress: boolean;
   egress: boolean;
   policies: Map<PolicySpec, SelectingPolicy>;
-  candidates: Candidate[];
+  /** Lists of candidates (one direction each), shared between endpoints where they can be. */
+  candidates: Candidate[][];
 }
 
 export function resolvePolicies(input: ResolveInput): Resolution {
@@ -329,15 +324,17 @@ export function resolvePolicies(input: ResolveInput): Resolution {
       }
     }
     for (const s of subjects) {
-      for (const c of common) s.candidates.push(c);
+      if (common.length > 0) s.candidates.push(common);
       if (named.length > 0 && rule.direction === 'ingress') {
+        const own: Candidate[] = [];
         for (const n of named) {
           for (const proto of n.protos) {
             const dport = findPort(s.ep.ports, n.name, proto);
             if (dport === undefined) continue;
-            for (const identity of peerIds) s.candidates.push({ dir, identity, proto, dport, prefixlen: MB_POLICY_PREFIX_FULL, ruleId, deny });
+            for (const identity of peerIds) own.push({ dir, identity, proto, dport, prefixlen: MB_POLICY_PREFIX_FULL, ruleId, deny });
           }
         }
+        if (own.length > 0) s.candidates.push(own);
       }
     }
   }
@@ -359,45 +356,57 @@ export function resolvePolicies(input: ResolveInput): Resolution {
   return { endpoints, rules };
 }
 
-/** dir, prefixlen, proto and dport of a candidate as one number (31 bits). */
-function tailOf(dir: number, prefixlen: number, proto: number, dport: number): number {
-  return (dir === MB_DIR_INGRESS ? 0x4000_0000 : 0) + (prefixlen - MB_POLICY_PREFIX_ANY_PROTO) * 0x100_0000 + proto * 0x1_0000 + dport;
+/** Key order (dir, identity, proto, dport, prefixlen), then the winner of a same key first: deny, then the lowest rule id. */
+function compareCandidates(a: Candidate, b: Candidate): number {
+  return (
+    a.dir - b.dir ||
+    a.identity - b.identity ||
+    a.proto - b.proto ||
+    a.dport - b.dport ||
+    a.prefixlen - b.prefixlen ||
+    (a.deny === b.deny ? a.ruleId - b.ruleId : a.deny ? -1 : 1)
+  );
 }
 
-/** Precedence and deny covering for one endpoint's candidates → sorted entries. */
+/**
+ * Precedence and deny covering for one endpoint's candidates → entries in
+ * comparePolicyKeys order. In that order a deny that covers an allow (same
+ * dir and identity, shorter or equal prefix that matches) always comes
+ * before it, so one pass does both.
+ */
 function finish(s: EndpointState): PolicyMapEntry[] {
-  // identity → tail → the winning candidate
-  const chosen = new Map<number, Map<number, Candidate>>();
-  let anyDeny = false;
-  for (const c of s.candidates) {
-    if (c.dir === MB_DIR_INGRESS ? !s.ingress : !s.egress) continue;
-    let g = chosen.get(c.identity);
-    if (!g) chosen.set(c.identity, (g = new Map()));
-    const t = tailOf(c.dir, c.prefixlen, c.proto, c.dport);
-    const have = g.get(t);
-    if (!have || wins(c, have)) g.set(t, c);
-    if (c.deny) anyDeny = true;
+  const cs: Candidate[] = [];
+  for (const list of s.candidates) {
+    const dir = list[0]?.dir;
+    if (dir === undefined || (dir === MB_DIR_INGRESS ? !s.ingress : !s.egress)) continue;
+    for (const c of list) cs.push(c);
   }
+  cs.sort(compareCandidates);
   const out: PolicyMapEntry[] = [];
-  for (const g of chosen.values()) {
-    for (const c of g.values()) {
-      if (anyDeny && !c.deny && coveredBy(c, g)) continue;
-      out.push({
-        key: { prefixlen: c.prefixlen, lxc_id: s.ep.lxcId, dir: c.dir, identity: c.identity, proto: c.proto, dport: c.dport },
-        entry: { rule_id: c.ruleId, flags: c.deny ? MB_POLICY_F_DENY : 0 },
-      });
-    }
+  let prev: Candidate | undefined;
+  /** Deny prefixes of the current (dir, identity): `proto|dport|prefixlen`. */
+  let denies: Set<string> | undefined;
+  for (const c of cs) {
+    if (prev && prev.dir === c.dir && prev.identity === c.identity) {
+      if (prev.proto === c.proto && prev.dport === c.dport && prev.prefixlen === c.prefixlen) continue; // same key: the first won
+    } else denies = undefined;
+    prev = c;
+    if (c.deny) (denies ??= new Set()).add(`${c.proto}|${c.dport}|${c.prefixlen}`);
+    else if (denies && coveredBy(c, denies)) continue;
+    out.push({
+      key: { prefixlen: c.prefixlen, lxc_id: s.ep.lxcId, dir: c.dir, identity: c.identity, proto: c.proto, dport: c.dport },
+      entry: { rule_id: c.ruleId, flags: c.deny ? MB_POLICY_F_DENY : 0 },
+    });
   }
-  return out.sort((a, b) => comparePolicyKeys(a.key, b.key));
+  return out;
 }
 
-/** Whether a deny of the same identity (group `g`) and direction covers the allow `c`: an equal or shorter prefix that matches it. */
-function coveredBy(c: Candidate, g: ReadonlyMap<number, Candidate>): boolean {
-  const isDeny = (t: number) => g.get(t)?.deny === true;
-  if (isDeny(tailOf(c.dir, MB_POLICY_PREFIX_ANY_PROTO, 0, 0))) return true;
+/** Whether one of the deny prefixes (same dir and identity) covers the allow `c`: equal or shorter, and matching. */
+function coveredBy(c: Candidate, denies: ReadonlySet<string>): boolean {
+  if (denies.has(`0|0|${MB_POLICY_PREFIX_ANY_PROTO}`)) return true;
   if (c.prefixlen === MB_POLICY_PREFIX_ANY_PROTO) return false;
   for (let len = MB_POLICY_PREFIX_ANY_PORT; len <= c.prefixlen; len++) {
-    if (isDeny(tailOf(c.dir, len, c.proto, c.dport & portMask(len - MB_POLICY_PREFIX_ANY_PORT)))) return true;
+    if (denies.has(`${c.proto}|${c.dport & portMask(len - MB_POLICY_PREFIX_ANY_PORT)}|${len}`)) return true;
   }
   return false;
 }

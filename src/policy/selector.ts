@@ -109,9 +109,11 @@ export function selectorMatches(sel: EndpointSelector, identity: Identity): bool
 export function selectorKey(sel: EndpointSelector): string {
   const parts = sel.requirements.map((r) => {
     const [source, name] = splitKey(r.key);
-    return JSON.stringify([`${source}:${name}`, r.operator, [...new Set(r.values)].sort()]);
+    const values = r.values.length > 1 ? [...new Set(r.values)].sort() : r.values;
+    return `${source}:${name}\u0000${r.operator}\u0000${values.join('\u0001')}`;
   });
-  return [...new Set(parts)].sort().join('&');
+  if (parts.length <= 1) return parts.join('');
+  return [...new Set(parts)].sort().join('\u0002');
 }
 
 /** Display form: `k8s:app=web, k8s:tier in (a,b), k8s:x, !k8s:y`; `{}` for the empty selector. */
@@ -160,6 +162,8 @@ export class SelectorCache {
   /** `source:key=value` → ids (exact-source postings, to narrow In requirements). */
   #postings = new Map<string, Set<number>>();
   #cache = new Map<string, CacheEntry>();
+  /** selectorKey per selector object (selectors are not modified once built). */
+  #keys = new WeakMap<EndpointSelector, string>();
 
   constructor(identities: Iterable<Identity> = []) {
     for (const i of identities) this.#add(i);
@@ -283,7 +287,11 @@ export class SelectorCache {
 
   /** Ids of the identities the selector selects, ascending. Do not modify the array. */
   select(sel: EndpointSelector): readonly number[] {
-    const key = selectorKey(sel);
+    let key = this.#keys.get(sel);
+    if (key === undefined) {
+      key = selectorKey(sel);
+      this.#keys.set(sel, key);
+    }
     let e = this.#cache.get(key);
     if (!e) {
       const compiled = compile(sel);
