@@ -1,9 +1,8 @@
-import { AgentClient } from '../agent/client.ts';
 import type { ObjectResult } from '../agent/apply.ts';
 import { InputError, MembraneError } from '../errors.ts';
 import { parseManifests, readManifestText } from '../k8s/documents.ts';
 import { supportedKinds } from '../k8s/registry.ts';
-import type { Command, ParsedArgs } from './command.ts';
+import { type Command, type ParsedArgs, agentClient } from './command.ts';
 import { outputFormat, printJson } from './output.ts';
 
 const options = {
@@ -16,7 +15,7 @@ async function send(path: '/v1/apply' | '/v1/delete', values: ParsedArgs['values
   if (typeof file !== 'string') throw new InputError('-f', 'missing: give a manifest file with -f FILE');
   const fmt = outputFormat(values.output);
   const { text, sourceName } = await readManifestText(file);
-  const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
+  const client = agentClient(values);
   // The agent validates the whole file before it applies anything, so the
   // file is parsed once, there. Without an agent it is parsed here, so that
   // its errors still come back before the one about the agent.

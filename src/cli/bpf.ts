@@ -2,11 +2,10 @@
 // pinned maps read directly (root, no agent needed), like `cilium bpf lb list`.
 import { DEFAULT_PIN_DIR } from '../datapath/datapath.ts';
 import { dumpConntrack, dumpLoadBalancer, type CtEntryDump, type LbDump } from '../service/lbdump.ts';
-import type { Command } from './command.ts';
+import { type Command, OUTPUT_OPTION } from './command.ts';
 import { bytes, outputFormat, printJson, table } from './output.ts';
 
 const pinOpt = { 'pin-dir': { type: 'string' as const, value: 'DIR', help: 'bpffs directory of the pinned maps', default: DEFAULT_PIN_DIR } };
-const outputOpt = { output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } };
 
 export function renderLbList(d: LbDump): string {
   if (d.frontends.length === 0) return 'No frontends in the load balancer maps.\n';
@@ -47,7 +46,7 @@ const lbList: Command = {
   summary: 'List frontends and their backends from the pinned maps',
   usage: 'membrane bpf lb list [--pin-dir DIR] [-o table|json]',
   description: 'Reads mb_lb4_svc, mb_lb4_backend, mb_lb4_revnat and mb_lb4_maglev directly (needs root, not the agent).',
-  options: { ...pinOpt, ...outputOpt },
+  options: { ...pinOpt, ...OUTPUT_OPTION },
   async run({ values }) {
     const fmt = outputFormat(values.output);
     const d = dumpLoadBalancer(String(values['pin-dir']));
@@ -61,7 +60,7 @@ const ctList: Command = {
   summary: 'List the per-packet load balancer\'s connections (both directions)',
   usage: 'membrane bpf ct list [--pin-dir DIR] [-o table|json]',
   description: 'Reads mb_ct4 directly (needs root, not the agent). Each connection has a fwd entry (client -> frontend) and a rev entry (backend -> NAT address).',
-  options: { ...pinOpt, ...outputOpt },
+  options: { ...pinOpt, ...OUTPUT_OPTION },
   async run({ values }) {
     const fmt = outputFormat(values.output);
     const entries = dumpConntrack(String(values['pin-dir']));

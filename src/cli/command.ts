@@ -1,6 +1,7 @@
 // Command definitions: every command knows its usage and options, so
 // `--help` works everywhere and errors name the flag that was wrong.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AgentClient } from '../agent/client.ts';
 import { InputError } from '../errors.ts';
 
 export interface OptionSpec {
@@ -61,4 +62,12 @@ export function helpText(cmd: Command): string {
   const w = Math.max(...labels.map(([l]) => l.length));
   for (const [l, o] of labels) lines.push(`  ${l.padEnd(w)}  ${o.help}${o.default !== undefined && o.default !== false ? ` (default ${String(o.default)})` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `-o table|json` (the default format of list commands). */
+export const OUTPUT_OPTION = { output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } };
+
+/** A client of the agent on --socket (or $MEMBRANE_SOCKET, or the default socket). */
+export function agentClient(values: ParsedArgs['values']): AgentClient {
+  return new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
 }

@@ -1,14 +1,10 @@
-import { AgentClient } from '../agent/client.ts';
 import type { EndpointJSON, RealizedPolicyJSON } from '../agent/api-types.ts';
 import { InputError } from '../errors.ts';
-import type { Command, ParsedArgs } from './command.ts';
+import { type Command, agentClient } from './command.ts';
 import { age, formatLabels, outputFormat, printJson, table } from './output.ts';
 
 const outputOpt = { output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table, wide or json', default: 'table' } };
 
-function client(values: ParsedArgs['values']): AgentClient {
-  return new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
-}
 
 const list: Command = {
   name: 'list',
@@ -17,7 +13,7 @@ const list: Command = {
   options: outputOpt,
   async run({ values }) {
     const fmt = outputFormat(values.output);
-    const eps = await client(values).get<EndpointJSON[]>('/v1/endpoints');
+    const eps = await agentClient(values).get<EndpointJSON[]>('/v1/endpoints');
     if (fmt === 'json') return printJson(eps);
     if (eps.length === 0) {
       process.stdout.write("No endpoints. Create some with 'membrane sandbox up' or through the CNI plugin.\n");
@@ -52,7 +48,7 @@ const get: Command = {
     const ref = positionals[0];
     if (!ref) throw new InputError('REF', "missing: give an endpoint id, namespace/pod, container id or host interface — see 'membrane endpoint list'");
     const fmt = outputFormat(values.output);
-    const e = await client(values).get<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(ref)}`);
+    const e = await agentClient(values).get<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(ref)}`);
     if (fmt === 'json') return printJson(e);
     const rows: Array<[string, string]> = [
       ['ID', String(e.id)],
@@ -98,7 +94,7 @@ const config: Command = {
     const m = /^PolicyAuditMode=(Enabled|Disabled)$/i.exec(setting);
     if (!m) throw new InputError('setting', `'${setting}' is not a known setting: use PolicyAuditMode=Enabled or PolicyAuditMode=Disabled`);
     const enabled = m[1]!.toLowerCase() === 'enabled';
-    const e = await client(values).put<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(ref)}/config`, { policyAuditMode: enabled });
+    const e = await agentClient(values).put<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(ref)}/config`, { policyAuditMode: enabled });
     process.stdout.write(`endpoint ${e.id} (${e.podName ? `${e.podNamespace}/${e.podName}` : e.containerID.slice(0, 12)}): PolicyAuditMode=${enabled ? 'Enabled' : 'Disabled'}\n`);
   },
 };

@@ -1,27 +1,22 @@
 // `membrane policy get|validate|trace`: the policies the agent holds, a
 // manifest checked without applying it, and why traffic between two
 // endpoints is allowed or denied (naming the rule).
-import { AgentClient } from '../agent/client.ts';
 import type { PolicyJSON, TraceRequest, TraceResponse } from '../agent/api-types.ts';
 import { InputError } from '../errors.ts';
 import { parseManifests, readManifestText } from '../k8s/documents.ts';
-import type { Command, ParsedArgs } from './command.ts';
+import { type Command, OUTPUT_OPTION, agentClient } from './command.ts';
 import { outputFormat, printJson, table } from './output.ts';
 
-const outputOpt = { output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } };
 
-function client(values: ParsedArgs['values']): AgentClient {
-  return new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
-}
 
 const get: Command = {
   name: 'get',
   summary: 'List the policies, or show one (NAMESPACE/NAME, or NAME for a clusterwide policy)',
   usage: 'membrane policy get [NAMESPACE/NAME] [-o table|json]',
-  options: outputOpt,
+  options: OUTPUT_OPTION,
   async run({ values, positionals }) {
     const fmt = outputFormat(values.output);
-    let all = await client(values).get<PolicyJSON[]>('/v1/policies');
+    let all = await agentClient(values).get<PolicyJSON[]>('/v1/policies');
     const want = positionals[0];
     if (want) {
       all = all.filter((p) => (p.namespace ? `${p.namespace}/${p.name}` : p.name) === want);
@@ -48,7 +43,7 @@ const validate: Command = {
   description: 'Exits 0 when every document is valid; otherwise prints every problem (document, field, reason) and exits 1. Needs no agent.',
   options: {
     filename: { type: 'string', short: 'f', value: 'FILE', help: "manifest file (YAML or JSON; '-' for stdin)" },
-    ...outputOpt,
+    ...OUTPUT_OPTION,
   },
   async run({ values }) {
     const file = values.filename;
@@ -85,7 +80,7 @@ ingress of the destination. Exit status 0 when allowed (or audited), 1 when deni
     from: { type: 'string', value: 'REF', help: 'source: NAMESPACE/POD, endpoint id or IPv4 address' },
     to: { type: 'string', value: 'REF', help: 'destination: NAMESPACE/POD, endpoint id or IPv4 address' },
     port: { type: 'string', value: 'PORT[/PROTO]', help: 'destination port and protocol, e.g. 80/TCP' },
-    ...outputOpt,
+    ...OUTPUT_OPTION,
   },
   async run({ values }) {
     const need = (k: 'from' | 'to' | 'port') => {
@@ -95,7 +90,7 @@ ingress of the destination. Exit status 0 when allowed (or audited), 1 when deni
     };
     const req: TraceRequest = { from: need('from'), to: need('to'), ...parsePortProto(need('port')) };
     const fmt = outputFormat(values.output);
-    const r = await client(values).post<TraceResponse>('/v1/policy/trace', req);
+    const r = await agentClient(values).post<TraceResponse>('/v1/policy/trace', req);
     if (fmt === 'json') printJson(r);
     else process.stdout.write(`${r.explanation.join('\n')}\n`);
     return r.verdict === 'denied' ? 1 : 0;

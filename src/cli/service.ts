@@ -1,16 +1,11 @@
 // `membrane service list|get|backend-state`: the services as the agent
 // programs them — frontends, type, backends with their state.
-import { AgentClient } from '../agent/client.ts';
 import type { BackendStateResponse, ServiceJSON } from '../agent/api-types.ts';
 import { InputError } from '../errors.ts';
-import type { Command, ParsedArgs } from './command.ts';
+import { type Command, OUTPUT_OPTION, agentClient } from './command.ts';
 import { outputFormat, printJson, table } from './output.ts';
 
-const outputOpt = { output: { type: 'string' as const, short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } };
 
-function client(values: ParsedArgs['values']): AgentClient {
-  return new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
-}
 
 /** "2 active, 1 terminating" over every port's backends (each address:port once). */
 export function backendSummary(s: ServiceJSON): string {
@@ -90,10 +85,10 @@ const list: Command = {
   name: 'list',
   summary: 'List the services this node load-balances',
   usage: 'membrane service list [-o table|json]',
-  options: outputOpt,
+  options: OUTPUT_OPTION,
   async run({ values }) {
     const fmt = outputFormat(values.output);
-    const services = await client(values).get<ServiceJSON[]>('/v1/services');
+    const services = await agentClient(values).get<ServiceJSON[]>('/v1/services');
     if (fmt === 'json') return printJson(services);
     process.stdout.write(renderServiceList(services));
   },
@@ -103,13 +98,13 @@ const get: Command = {
   name: 'get',
   summary: 'Show one service: frontends, flags, backends with their state',
   usage: 'membrane service get NAMESPACE/NAME [-o table|json]',
-  options: outputOpt,
+  options: OUTPUT_OPTION,
   async run({ values, positionals }) {
     const ref = positionals[0];
     const m = ref ? /^([^/]+)\/([^/]+)$/.exec(ref) : null;
     if (!m) throw new InputError('NAMESPACE/NAME', `${ref === undefined ? 'missing' : `'${ref}' is not NAMESPACE/NAME`}: e.g. 'membrane service get default/web' — see 'membrane service list'`);
     const fmt = outputFormat(values.output);
-    const s = await client(values).get<ServiceJSON>(`/v1/services/${encodeURIComponent(m[1]!)}/${encodeURIComponent(m[2]!)}`);
+    const s = await agentClient(values).get<ServiceJSON>(`/v1/services/${encodeURIComponent(m[1]!)}/${encodeURIComponent(m[2]!)}`);
     if (fmt === 'json') return printJson(s);
     process.stdout.write(renderService(s));
   },
@@ -123,12 +118,12 @@ const backendState: Command = {
 A backend in maintenance keeps its established connections but gets no new
 ones, in every service that has it. The mark is stored and survives agent
 restarts; 'active' removes it.`,
-  options: outputOpt,
+  options: OUTPUT_OPTION,
   async run({ values, positionals }) {
     const [address, state] = positionals;
     if (!address) throw new InputError('ADDR:PORT', "missing: give the backend's address and port, e.g. 10.200.0.5:8080");
     if (state !== 'active' && state !== 'maintenance') throw new InputError('STATE', `${state === undefined ? 'missing' : `'${state}'`}: give 'active' or 'maintenance'`);
-    const r = await client(values).put<BackendStateResponse>('/v1/services/backends/state', { address, state });
+    const r = await agentClient(values).put<BackendStateResponse>('/v1/services/backends/state', { address, state });
     if (outputFormat(values.output) === 'json') return printJson(r);
     process.stdout.write(`backend ${r.address} ${r.state}${r.services.length > 0 ? ` (services: ${r.services.join(', ')})` : ''}\n`);
   },

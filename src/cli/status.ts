@@ -1,8 +1,7 @@
-import { AgentClient } from '../agent/client.ts';
 import type { Feature } from '../datapath/probes.ts';
 import type { MapFill } from '../datapath/datapath.ts';
 import type { PolicyStatus } from '../policy/manager.ts';
-import type { Command } from './command.ts';
+import { type Command, agentClient } from './command.ts';
 import { bytes, outputFormat, printJson, table } from './output.ts';
 
 interface StatusJSON {
@@ -23,7 +22,7 @@ export const statusCommand: Command = {
   options: { output: { type: 'string', short: 'o', value: 'FORMAT', help: 'table or json', default: 'table' } },
   async run({ values }) {
     const fmt = outputFormat(values.output);
-    const client = new AgentClient(typeof values.socket === 'string' ? { socketPath: values.socket } : {});
+    const client = agentClient(values);
     const s = await client.get<StatusJSON>('/v1/status');
     if (fmt === 'json') return printJson(s);
     const out: string[] = [];
