@@ -75,10 +75,10 @@ export function buildApi(agent: Agent): Router {
     return agent.policy.identity(id);
   });
 
-  // Policy verdicts carry their rule's name (the datapath knows only its id).
+  // Policy verdicts and deny drops carry their rule's name (the datapath knows only its id).
   r.on('GET', '/v1/events', ({ query }) =>
     agent.events.last(Number(query.get('last') ?? 100)).map((e) => {
-      if (e.type !== 'policy-verdict' || !e.ruleId) return e;
+      if (!e.ruleId) return e;
       const rule = agent.policy.ruleName(e.ruleId);
       return rule ? { ...e, rule } : e;
     }),

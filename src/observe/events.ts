@@ -27,9 +27,9 @@ export interface DecodedEvent {
   verdict?: string;
   srcIdentity?: number;
   dstIdentity?: number;
-  /** Policy verdicts: the agent's rule id (0: none matched). */
+  /** Policy verdicts (0: none matched), and POLICY_DENY drops: the agent's rule id. */
   ruleId?: number;
-  /** Policy verdicts, added by the agent's API: the rule's name, e.g. `NetworkPolicy x/allow-a spec.ingress[0]`. */
+  /** With ruleId, added by the agent's API: the rule's name, e.g. `NetworkPolicy x/allow-a spec.ingress[0]`. */
   rule?: string;
 }
 
@@ -68,7 +68,7 @@ export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): De
   if (e.verdict !== 0) out.verdict = VERDICTS[e.verdict] ?? `code ${e.verdict}`;
   if (e.src_identity !== 0) out.srcIdentity = e.src_identity;
   if (e.dst_identity !== 0) out.dstIdentity = e.dst_identity;
-  if (type === 'policy-verdict') out.ruleId = e.rule_id;
+  if (type === 'policy-verdict' || e.rule_id !== 0) out.ruleId = e.rule_id; // a POLICY_DENY drop names its deny rule too
   return out;
 }
 
