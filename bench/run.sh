@@ -1,33 +1,41 @@
 #!/usr/bin/env bash
 # Entry point of `make bench`: Membrane side by side with what a user would
-# otherwise run, on this machine. Two suites:
+# otherwise run, on this machine. Three suites:
 #
 #   foundation  Membrane vs the bridge CNI plugin (bench/bench.ts: --quick,
 #               --pods N, --rounds N, --out DIR). Results bench/out/latest.*
 #   services    Membrane vs kube-proxy's iptables and nftables modes
 #               (bench/services.ts: --quick, --counts, --backends, --rounds,
 #               --iptables legacy|nft, --out DIR). Results bench/out/services-latest.*
+#   policy      Membrane vs kube-router's iptables/ipset NetworkPolicy rules
+#               (bench/policy.ts: --quick, --endpoints, --sizes, --spread,
+#               --rounds, --seconds, --iptables legacy|nft, --out DIR).
+#               Results bench/out/policy-latest.*
 #
-#   bash bench/run.sh                      # both suites (make bench)
+#   bash bench/run.sh                      # all suites (make bench)
 #   bash bench/run.sh services --quick     # one suite, with its options
-#   bash bench/run.sh --quick              # both suites, each in its quick form
+#   bash bench/run.sh --quick              # all suites, each in its quick form
 #
 # Everything the foundation suite makes is named mbb-* (network namespaces,
 # /sys/fs/bpf/mbb-bench, /var/lib/mbb-bench); the services suite's is mbk-*
 # (network namespaces, /sys/fs/bpf/mbk-bench, /var/lib/mbk-bench, the
-# cgroup membrane-mbk-m). Both add host blackhole routes for their CIDRs.
+# cgroup membrane-mbk-m); the policy suite's is mbw-* (network namespaces,
+# /sys/fs/bpf/mbw-bench, /var/lib/mbw-bench, the cgroup membrane-mbw-m;
+# its iptables chains and ipsets, MBW-*, live inside its own namespaces).
+# All add host blackhole routes for their CIDRs.
 # The scripts remove it all themselves; the trap below is the backstop for
 # when one is killed outright.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .tools/node/bin/node ]; then export PATH="$PWD/.tools/node/bin:$PATH"; fi
 
-CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24 10.213.0.0/24 10.214.0.0/24 10.215.0.0/24 198.18.13.0/24 198.18.14.0/24 10.112.0.0/12)
-CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m)
+CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24 10.213.0.0/24 10.214.0.0/24 10.215.0.0/24 198.18.13.0/24 198.18.14.0/24 10.112.0.0/12
+       10.218.0.0/20 10.218.255.0/24 10.219.0.0/20 10.96.18.0/24)
+CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m /sys/fs/cgroup/unified/membrane-mbw-m /sys/fs/cgroup/membrane-mbw-m)
 
 cleanup() {
   local ns pids cg
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bk]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkw]-/ {print $1}'); do
     # Only processes these benchmarks started live in their namespaces.
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
@@ -37,7 +45,7 @@ cleanup() {
     pids=$(cat "$cg/cgroup.procs" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bk]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkw]-/ {print $1}'); do
     ip netns del "$ns" 2>/dev/null
   done
   for cidr in "${CIDRS[@]}"; do
@@ -49,7 +57,7 @@ cleanup() {
       rmdir "$cg" 2>/dev/null || sleep 0.2
     done
   done
-  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench
+  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench /sys/fs/bpf/mbw-bench /var/lib/mbw-bench
   return 0
 }
 
@@ -60,7 +68,7 @@ fi
 
 suite=all
 case "${1:-}" in
-  foundation | services | all) suite=$1; shift ;;
+  foundation | services | policy | all) suite=$1; shift ;;
 esac
 
 cleanup # leftovers of an earlier run that was killed
@@ -72,19 +80,27 @@ if [ "$suite" = all ] || [ "$suite" = foundation ]; then
   node bench/bench.ts "$@" || rc=$?
   [ "$suite" = all ] && cleanup
 fi
+# Only --quick and --out mean the same to every suite.
+common=()
+prev=
+for a in "$@"; do
+  [ "$a" = --quick ] && common+=(--quick)
+  [ "$prev" = --out ] && common+=(--out "$a")
+  prev=$a
+done
 if [ "$suite" = all ] || [ "$suite" = services ]; then
   if [ "$suite" = all ]; then
-    # Only --quick and --out mean the same to both suites.
-    args=()
-    prev=
-    for a in "$@"; do
-      [ "$a" = --quick ] && args+=(--quick)
-      [ "$prev" = --out ] && args+=(--out "$a")
-      prev=$a
-    done
-    node bench/services.ts "${args[@]}" || rc=$?
+    node bench/services.ts "${common[@]}" || rc=$?
+    cleanup
   else
     node bench/services.ts "$@" || rc=$?
+  fi
+fi
+if [ "$suite" = all ] || [ "$suite" = policy ]; then
+  if [ "$suite" = all ]; then
+    node bench/policy.ts "${common[@]}" || rc=$?
+  else
+    node bench/policy.ts "$@" || rc=$?
   fi
 fi
 exit $rc
