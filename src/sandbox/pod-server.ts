@@ -2,12 +2,16 @@
 // name and the address it saw the client as, the same over UDP on 8081
 // ("who am I talking to"), and TCP and UDP echo on 7.
 //
-//   pod-server NAME [--serve PORT,PORT,...]
+//   pod-server NAME [--serve PORT,PORT,...] [--bind ADDRESS]
 //
 // --serve also listens on each PORT over TCP and over UDP (the NetworkPolicy
 // conformance model uses 80 and 81, like upstream's agnhost serve-hostname
 // containers) and answers every TCP read and every datagram with one JSON
 // line: {"pod":NAME,"port":PORT,"proto":"tcp"|"udp","client":ADDRESS}.
+// --bind ADDRESS binds those ports to one address instead of all: a UDP
+// socket bound to 0.0.0.0 answers from whatever source address the route
+// back prefers, which on a host with several addresses (a node) is not
+// always the address the client sent to.
 // Started inside the pod's netns; prints "ready" once every socket listens;
 // stopped with a signal.
 import dgram from 'node:dgram';
@@ -18,6 +22,12 @@ const args = process.argv.slice(2);
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'pod';
 const serveAt = args.indexOf('--serve');
 const servePorts = serveAt >= 0 ? (args[serveAt + 1] ?? '').split(',').filter(Boolean).map(Number) : [];
+const bindAt = args.indexOf('--bind');
+const bindAddress = bindAt >= 0 ? (args[bindAt + 1] ?? '') : '0.0.0.0';
+if (!net.isIPv4(bindAddress)) {
+  process.stderr.write(`pod-server: --bind takes an IPv4 address, got ${JSON.stringify(bindAddress)}\n`);
+  process.exit(2);
+}
 for (const p of servePorts) {
   if (!Number.isInteger(p) || p < 1 || p > 65535) {
     process.stderr.write(`pod-server: --serve takes ports 1-65535 separated by commas, got ${JSON.stringify(args[serveAt + 1])}\n`);
@@ -61,9 +71,9 @@ for (const port of servePorts) {
     s.on('error', () => s.destroy());
   });
   t.on('listening', up);
-  t.listen(port, '0.0.0.0');
+  t.listen(port, bindAddress);
   const u = dgram.createSocket('udp4');
   u.on('message', (_msg, rinfo) => u.send(answer(port, 'udp', rinfo.address), rinfo.port, rinfo.address));
   u.on('listening', up);
-  u.bind(port, '0.0.0.0');
+  u.bind(port, bindAddress);
 }

@@ -13,7 +13,10 @@
 //
 // TCP: connect, send a line, wait for the answer line. UDP: send a datagram
 // and wait for the answer, sending again every retryMs (a datagram may be
-// lost); an ICMP error (ECONNREFUSED) ends the probe at once.
+// lost); an ICMP error (ECONNREFUSED) ends the probe at once. A UDP answer
+// counts only when it comes from the address and port the probe sent to, as
+// a connected socket (a resolver, say) would insist: an answer from another
+// address is reported as an error (WRONG_SOURCE).
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -107,7 +110,13 @@ export function probeOne(target: ProbeTarget, timeoutMs: number, retryMs: number
           // closed already
         }
       });
-      s.on('message', (m, r) => answered(m.toString(), r.address));
+      s.on('message', (m, r) => {
+        if (r.address !== target.host || r.port !== target.port) {
+          finish({ ok: false, code: 'WRONG_SOURCE', error: `answer came from ${r.address}:${r.port}, not ${target.host}:${target.port}`, peer: r.address });
+          return;
+        }
+        answered(m.toString(), r.address);
+      });
       s.on('error', fail);
       const send = () => s.send('probe\n', target.port, target.host, (err) => err && fail(err));
       send();
