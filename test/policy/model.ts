@@ -23,7 +23,7 @@ import { run } from '../../src/endpoint/exec.ts';
 import type { ProbeMatrixResponse, ProbeOutcome, ProbeTarget } from '../../src/sandbox/probe-matrix.ts';
 import { DIST, inCgroup, NODE_BIN, netnsPath, REPO, sleep, type Pod, type Topology } from '../../src/sandbox/topology.ts';
 import type { DecodedEvent } from '../../src/observe/events.ts';
-import { makeTopology } from '../helpers/env.ts';
+import { leftovers, makeTopology } from '../helpers/env.ts';
 import { Reachability, TruthTable, type PodId } from './truthtable.ts';
 
 export const PREFIX = 'mbq';
@@ -142,8 +142,8 @@ export interface Observation {
 }
 
 /** Starts pod-server with --serve 80,81 in a netns (optionally inside a cgroup) and waits until it listens. */
-export function startModelServer(netnsName: string, label: string, cgroup: string | undefined): Promise<ChildProcess> {
-  const argv = inCgroup(cgroup, [NODE_BIN, path.join(DIST, 'sandbox/pod-server.js'), label, '--serve', PORTS.join(',')]);
+export function startModelServer(netnsName: string, label: string, cgroup: string | undefined, bind?: string): Promise<ChildProcess> {
+  const argv = inCgroup(cgroup, [NODE_BIN, path.join(DIST, 'sandbox/pod-server.js'), label, '--serve', PORTS.join(','), ...(bind ? ['--bind', bind] : [])]);
   const child = spawn('nsenter', [`--net=${netnsPath(netnsName)}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -187,6 +187,8 @@ export class NetpolModel {
   /** Pods and namespaces relabelled by the current case: restored by reset(). */
   readonly #relabelled = new Set<string>();
   #edges = false;
+  /** Set by policy(): the next check() must see no leak in its first round (see check()). */
+  #policyJustApplied = false;
   #nodeServer: ChildProcess | undefined;
 
   private constructor(t: Topology) {
@@ -195,6 +197,10 @@ export class NetpolModel {
 
   /** Topology, agent, namespaces, pods (through CNI), servers and services; destroys everything made if any step fails. */
   static async create(opts: { agentArgs?: string[]; edges?: boolean } = {}): Promise<NetpolModel> {
+    // A topology with this prefix that exists already belongs to another run (or is a leftover):
+    // never create over it, since a failed create destroys everything with the prefix.
+    const found = await leftovers(PREFIX);
+    assert.deepEqual(found, [], `the ${PREFIX} topology exists already (another run of test/policy, or a leftover to remove by hand)`);
     const t = await makeTopology(PREFIX, POD_CIDR, UPLINK, undefined, { serviceCidr: SERVICE_CIDR });
     const m = new NetpolModel(t);
     try {
@@ -223,7 +229,9 @@ export class NetpolModel {
         // The world routes the pod CIDR to the node (only inside the world netns).
         await t.inWorld('ip', 'route', 'add', POD_CIDR, 'via', t.nodeIp);
         t.worldServer = await startModelServer(t.worldNs, WORLD, undefined);
-        m.#nodeServer = await startModelServer(t.nodeNs, HOST, t.cgroup);
+        // Bound to the node's address: its UDP answers come from the address that pods dial
+        // (bound to 0.0.0.0 they would come from the pod gateway, the route's source).
+        m.#nodeServer = await startModelServer(t.nodeNs, HOST, t.cgroup, t.nodeIp);
         m.#edges = true;
       }
     } catch (err) {
@@ -264,18 +272,21 @@ export class NetpolModel {
     const m = joinManifests(...manifests);
     this.#applied.push(m);
     await this.apply(m);
+    this.#policyJustApplied = true;
   }
 
   /** Relabels a pod with `membrane apply` of its changed manifest (upstream's AddPodLabels). */
   async relabelPod(id: PodId, extra: Record<string, string>): Promise<void> {
     const [ns, pod] = id.split('/') as [string, string];
     this.#relabelled.add(`pod ${id}`);
+    this.#policyJustApplied = false;
     await this.apply(podManifest(ns, pod, extra));
   }
 
   /** Relabels a namespace (upstream's AddNamespaceLabel). */
   async relabelNamespace(ns: string, extra: Record<string, string>): Promise<void> {
     this.#relabelled.add(`namespace ${ns}`);
+    this.#policyJustApplied = false;
     await this.apply(namespaceManifest(ns, extra));
   }
 
@@ -336,6 +347,13 @@ export class NetpolModel {
    * Probes until every combo's observed matrix equals the expected one, or
    * fails at the deadline with upstream-style tables. Returns how many
    * rounds it took (1: right at the first probe after the change).
+   *
+   * Right after policy() — the agent writes the maps before `membrane apply`
+   * answers — the first round must not connect anything the expectation
+   * blocks: such a leak fails at once. A probe that fails where a connection
+   * is expected is retried until the deadline (a busy machine can delay one
+   * past its timeout); so are leaks after relabelling, which the agent applies
+   * in its next sync.
    */
   async check(expectations: Expectations, opts: CheckOptions = {}): Promise<{ rounds: number; ms: number }> {
     const started = Date.now();
@@ -350,7 +368,16 @@ export class NetpolModel {
       rounds++;
       const obs = await this.observe(combos, opts.timeoutMs, items);
       const wrong = combos.filter((c) => expected.get(c)!.diff(obs.tables.get(c)!).length > 0);
-      if (wrong.length === 0) return { rounds, ms: Date.now() - started };
+      if (rounds === 1 && this.#policyJustApplied) {
+        this.#policyJustApplied = false;
+        const leaks = combos.filter((c) => expected.get(c)!.diff(obs.tables.get(c)!).some((d) => d.expected === false));
+        if (leaks.length > 0) assert.fail(`connected what the policy blocks, probed right after membrane apply answered:\n${report(expected, obs, leaks, rounds, Date.now() - started)}`);
+      }
+      if (wrong.length === 0) {
+        // Said, not failed: verdicts may take a moment to follow an apply (labels: a sync).
+        if (rounds > 1) process.stderr.write(`# check: matched after ${rounds} rounds, ${Date.now() - started} ms\n`);
+        return { rounds, ms: Date.now() - started };
+      }
       if (Date.now() > deadline) assert.fail(report(expected, obs, wrong, rounds, Date.now() - started));
       await sleep(200);
     }
