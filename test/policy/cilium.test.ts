@@ -252,6 +252,21 @@ describe('CiliumNetworkPolicy: entities', () => {
   });
 });
 
+describe('CIDR rules on the model with the node and the world', () => {
+  test('fromCIDR and fromCIDRSet with an except: the world by its address', async () => {
+    await m.policy(cnp('x', 'from-uplink', 'endpointSelector: {matchLabels: {pod: a}}\ningress:\n- fromCIDR: [198.18.17.0/24]'));
+    await m.check(everyPort(reachEveryone().expectAllIngress('x/a', false).expect(WORLD, 'x/a', true).expect(HOST, 'x/a', true)));
+    await m.reset();
+    await m.policy(cnp('x', 'from-uplink-but-world', `endpointSelector: {matchLabels: {pod: a}}\ningress:\n- fromCIDRSet:\n  - {cidr: 198.18.17.0/24, except: [${m.t.worldIp}/32]}`));
+    await m.check(everyPort(reachEveryone().expectAllIngress('x/a', false).expect(HOST, 'x/a', true)));
+  });
+
+  test('NetworkPolicy ipBlock 0.0.0.0/0 except the pod CIDR: the world and the node, no pod', async () => {
+    await m.policy(netpol('z', 'outside-only', 'podSelector: {matchLabels: {pod: b}}\npolicyTypes: [Egress]\negress:\n- to:\n  - ipBlock: {cidr: 0.0.0.0/0, except: [10.217.0.0/16]}'));
+    await m.check(everyPort(reachEveryone().expectAllEgress('z/b', false).expect('z/b', WORLD, true).expect('z/b', HOST, true)));
+  });
+});
+
 describe('audit mode and verdict events', () => {
   test('policy-verdict events for an allowed and a denied connection name the endpoint, direction, identities, port and rule', async () => {
     await m.policy(netpol('x', 'a-from-b', 'podSelector: {matchLabels: {pod: a}}\ningress:\n- from:\n  - podSelector: {matchLabels: {pod: b}}\n  ports:\n  - {port: 80, protocol: TCP}'));
@@ -291,6 +306,48 @@ describe('audit mode and verdict events', () => {
     assert.ok(denied.at(-1)!.ruleId! > 0);
     const drops = ((await m.events(4096)) as Event[]).filter((e) => e.type === 'drop' && e.saddr === m.pod('x/c').ip && e.daddr === zb.ipv4);
     assert.ok(drops.some((e) => e.reason === 'POLICY_DENY'), `a drop event POLICY_DENY: ${JSON.stringify(drops.slice(-3))}`);
+  });
+
+  test('egress verdicts: the client endpoint, direction egress, the server\'s identity; the world\'s identity is 2', async () => {
+    await m.policy(
+      netpol('x', 'to-y-b', 'podSelector: {matchLabels: {pod: c}}\npolicyTypes: [Egress]\negress:\n- to:\n  - namespaceSelector: {matchLabels: {ns: "y"}}\n    podSelector: {matchLabels: {pod: b}}'),
+      cnp('y', 'from-world', 'endpointSelector: {matchLabels: {pod: a}}\ningress:\n- fromEntities: [world]'),
+    );
+    await m.check({ 'tcp/81': reachEveryone().expectAllEgress('x/c', false).expect('x/c', 'y/b', true).expectAllIngress('y/a', false).expect(WORLD, 'y/a', true).expect(HOST, 'y/a', true) });
+    const xc = await endpoint('x/c');
+    const [idC, idYB, idYC] = [await identityOf('x/c'), await identityOf('y/b'), await identityOf('y/c')];
+    const ok = await verdicts((e) => e.source === xc.id && e.daddr === m.pod('y/b').ip && e.dport === 81 && e.verdict === 'ALLOWED');
+    assert.ok(ok.length > 0, 'an ALLOWED egress verdict for x/c → y/b:81');
+    assert.equal(ok.at(-1)!.direction, 'egress');
+    assert.equal(ok.at(-1)!.srcIdentity, idC);
+    assert.equal(ok.at(-1)!.dstIdentity, idYB);
+    assert.equal(ok.at(-1)!.rule, 'NetworkPolicy x/to-y-b spec.egress[0]');
+    assert.equal(ok.at(-1)!.reason, 'L3-Only');
+    const no = await verdicts((e) => e.source === xc.id && e.daddr === m.pod('y/c').ip && e.dport === 81 && e.verdict === 'DENIED');
+    assert.ok(no.length > 0, 'a DENIED egress verdict for x/c → y/c:81');
+    assert.equal(no.at(-1)!.direction, 'egress');
+    assert.equal(no.at(-1)!.dstIdentity, idYC);
+    const ya = await endpoint('y/a');
+    const world = await verdicts((e) => e.source === ya.id && e.saddr === m.t.worldIp && e.verdict === 'ALLOWED');
+    assert.ok(world.length > 0, 'an ALLOWED ingress verdict for the world → y/a');
+    assert.equal(world.at(-1)!.srcIdentity, 2, 'reserved identity world');
+    assert.equal(world.at(-1)!.rule, 'CiliumNetworkPolicy y/from-world spec.ingress[0]');
+  });
+
+  test('audit mode reports a deny rule\'s denial as AUDIT with that rule', async () => {
+    await m.policy(cnp('z', 'deny-y', 'endpointSelector: {matchLabels: {pod: c}}\ningress:\n- fromEntities: [all]\ningressDeny:\n- fromEndpoints:\n  - matchLabels: {io.kubernetes.pod.namespace: "y"}'));
+    await m.check({ 'tcp/80': reach().expectPeer({ ns: 'y' }, { ns: 'z', pod: 'c' }, false) });
+    const on = await m.cli('endpoint', 'config', 'z/c', 'PolicyAuditMode=Enabled');
+    try {
+      assert.equal(on.code, 0, on.stderr);
+      await m.check({ 'tcp/80': reach() });
+      const zc = await endpoint('z/c');
+      const audit = await verdicts((e) => e.source === zc.id && e.saddr === m.pod('y/b').ip && e.verdict === 'AUDIT');
+      assert.ok(audit.length > 0, 'AUDIT verdicts for y/b → z/c');
+      assert.equal(audit.at(-1)!.rule, 'CiliumNetworkPolicy z/deny-y spec.ingressDeny[0]');
+    } finally {
+      await m.cli('endpoint', 'config', 'z/c', 'PolicyAuditMode=Disabled');
+    }
   });
 
   test('endpoint audit mode: the denied traffic passes and is reported as AUDIT; disabling it enforces again', async () => {

@@ -84,14 +84,26 @@ metadata: {name: ${JSON.stringify(ns)}, labels: ${labelsYaml({ ns, ...extra })}}
 `;
 }
 
-/** Upstream's pod: one container per (port, protocol), container ports named serve-<port>-<proto>. */
-export function podManifest(ns: string, pod: string, extra: Record<string, string> = {}): string {
+/** A container port beyond upstream's four (its own container). */
+export interface ExtraPort {
+  name: string;
+  port: number;
+  protocol: 'TCP' | 'UDP';
+}
+
+/** Upstream's pod: one container per (port, protocol), container ports named serve-<port>-<proto>; `ports` adds containers. */
+export function podManifest(ns: string, pod: string, extra: Record<string, string> = {}, ports: readonly ExtraPort[] = []): string {
   const containers = PORTS.flatMap((port) =>
     (['TCP', 'UDP'] as const).map(
       (proto) => `  - name: cont-${port}-${proto.toLowerCase()}
     image: pod-server
     ports: [{name: serve-${port}-${proto.toLowerCase()}, containerPort: ${port}, protocol: ${proto}}]`,
     ),
+  );
+  ports.forEach((p, i) =>
+    containers.push(`  - name: extra-${i}
+    image: pod-server
+    ports: [{name: ${p.name}, containerPort: ${p.port}, protocol: ${p.protocol}}]`),
   );
   return `apiVersion: v1
 kind: Pod
@@ -186,6 +198,7 @@ export class NetpolModel {
   readonly #applied: string[] = [];
   /** Pods and namespaces relabelled by the current case: restored by reset(). */
   readonly #relabelled = new Set<string>();
+  readonly #extra = new Map<PodId, Pod>();
   #edges = false;
   /** Set by policy(): the next check() must see no leak in its first round (see check()). */
   #policyJustApplied = false;
@@ -275,12 +288,39 @@ export class NetpolModel {
     this.#policyJustApplied = true;
   }
 
-  /** Relabels a pod with `membrane apply` of its changed manifest (upstream's AddPodLabels). */
-  async relabelPod(id: PodId, extra: Record<string, string>): Promise<void> {
+  /** Relabels a pod with `membrane apply` of its changed manifest (upstream's AddPodLabels); `ports` adds container ports. */
+  async relabelPod(id: PodId, extra: Record<string, string>, ports: readonly ExtraPort[] = []): Promise<void> {
     const [ns, pod] = id.split('/') as [string, string];
     this.#relabelled.add(`pod ${id}`);
     this.#policyJustApplied = false;
-    await this.apply(podManifest(ns, pod, extra));
+    await this.apply(podManifest(ns, pod, extra, ports));
+  }
+
+  /**
+   * A pod beyond the model (manifest first, then the CNI ADD, as a kubelet
+   * does), with its server; removeExtraPod() or destroy() removes it. Not
+   * part of the matrix: probe it with probe().
+   */
+  async addExtraPod(id: PodId): Promise<Pod> {
+    const [ns, name] = id.split('/') as [string, string];
+    await this.apply(podManifest(ns, name));
+    const pod = await this.t.addPod(ns, name);
+    pod.server = await startModelServer(pod.netnsName, id, this.t.cgroup);
+    this.#extra.set(id, pod);
+    return pod;
+  }
+
+  async removeExtraPod(id: PodId): Promise<void> {
+    const [ns, name] = id.split('/') as [string, string];
+    await this.t.delPod(ns, name);
+    await this.delete(podManifest(ns, name));
+    this.#extra.delete(id);
+  }
+
+  /** Probes from one member (a model pod, an extra pod, the node or the world) to the given targets. */
+  async probe(from: PodId, targets: ProbeTarget[], timeoutMs = 1000): Promise<ProbeOutcome[]> {
+    const { netns, cgroup } = this.#origin(from);
+    return probeFrom(netns, cgroup, targets, timeoutMs);
   }
 
   /** Relabels a namespace (upstream's AddNamespaceLabel). */
@@ -307,7 +347,7 @@ export class NetpolModel {
   #origin(item: PodId): { netns: string; cgroup: string | undefined } {
     if (item === WORLD) return { netns: this.t.worldNs, cgroup: undefined };
     if (item === HOST) return { netns: this.t.nodeNs, cgroup: this.t.cgroup };
-    return { netns: this.pod(item).netnsName, cgroup: this.t.cgroup };
+    return { netns: (this.#extra.get(item) ?? this.pod(item)).netnsName, cgroup: this.t.cgroup };
   }
 
   /** The address `from` dials to reach `to`. */
