@@ -144,6 +144,42 @@ describe('CiliumNetworkPolicy: endpoints and namespaces', () => {
   });
 });
 
+describe('CiliumNetworkPolicy: specs, default deny switches, entities with ports', () => {
+  test('specs: two rules with their own subjects in one policy', async () => {
+    await m.policy(`apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: two, namespace: "y"}
+specs:
+- endpointSelector: {matchLabels: {pod: a}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {pod: b}}]
+- endpointSelector: {matchLabels: {pod: c}}
+  egress:
+  - toEndpoints: [{}]
+`);
+    await m.check(everyPort(reach().expectAllIngress('y/a', false).expect('y/b', 'y/a', true).expectAllEgress('y/c', false).expectPeer({ ns: 'y', pod: 'c' }, { ns: 'y' }, true).expect('y/c', 'y/a', false)));
+  });
+
+  test('enableDefaultDeny false: a deny-only policy denies what it names and nothing else (ingress and egress)', async () => {
+    await m.policy(
+      cnp(
+        'x',
+        'deny-z-in-y-out',
+        'endpointSelector: {}\nenableDefaultDeny: {ingress: false, egress: false}\ningressDeny:\n- fromEndpoints:\n  - matchLabels: {io.kubernetes.pod.namespace: z}\negressDeny:\n- toEndpoints:\n  - matchLabels: {io.kubernetes.pod.namespace: "y"}',
+      ),
+    );
+    await m.check(everyPort(reach().expectPeer({ ns: 'z' }, { ns: 'x' }, false).expectPeer({ ns: 'x' }, { ns: 'y' }, false)));
+  });
+
+  test('fromEntities cluster with toPorts: every pod on that port only; never the world', async () => {
+    await m.policy(cnp('x', 'cluster-81', 'endpointSelector: {matchLabels: {pod: b}}\ningress:\n- fromEntities: [cluster]\n  toPorts:\n  - ports: [{port: "81", protocol: TCP}]'));
+    await m.check({
+      'tcp/81': reachEveryone().expect(WORLD, 'x/b', false),
+      'tcp/80': reachEveryone().expectAllIngress('x/b', false).expect(HOST, 'x/b', true),
+    });
+  });
+});
+
 describe('CiliumNetworkPolicy: deny rules', () => {
   test('ingressDeny wins over an allow in the same policy', async () => {
     await m.policy(cnp('x', 'all-but-b', 'endpointSelector: {matchLabels: {pod: a}}\ningress:\n- fromEntities: [cluster]\ningressDeny:\n- fromEndpoints:\n  - matchLabels: {pod: b}'));

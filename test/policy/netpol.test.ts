@@ -216,6 +216,48 @@ describe('NetworkPolicy: selectors', () => {
   });
 });
 
+describe('NetworkPolicy: the edges of the definition', () => {
+  test('from: [] and ports: [] mean every source and every port, like a missing field', async () => {
+    await m.policy(netpol('x', 'empty-lists', 'podSelector: {matchLabels: {pod: a}}\ningress:\n- from: []\n  ports: []'));
+    await m.check(everyPort(reach()));
+  });
+
+  test('policyTypes [Egress] ignores the ingress section', async () => {
+    await m.policy(netpol('x', 'egress-only', 'podSelector: {}\npolicyTypes: [Egress]\ningress:\n- from:\n  - podSelector: {matchLabels: {pod: nobody}}\negress: []'));
+    await m.check(everyPort(reach().expectPeer({ ns: 'x' }, {}, false)));
+  });
+
+  test('NotIn matches a namespace without the key; a namespace that gets the key and value leaves the selection', async () => {
+    await m.policy(netpol('x', 'not-blue', 'podSelector: {matchLabels: {pod: a}}\ningress:\n- from:\n  - namespaceSelector: {matchExpressions: [{key: team, operator: NotIn, values: [blue]}]}'));
+    await m.check(everyPort(reach()));
+    await m.relabelNamespace('z', { team: 'blue' });
+    await m.check(everyPort(reach().expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false)));
+  });
+
+  test('DoesNotExist on a pod label: pods that get the label leave the selection', async () => {
+    await m.policy(netpol('y', 'no-pod2', 'podSelector: {matchLabels: {pod: b}}\ningress:\n- from:\n  - podSelector: {matchExpressions: [{key: pod2, operator: DoesNotExist}]}'));
+    const base = reach().expectAllIngress('y/b', false).expectPeer({ ns: 'y' }, { ns: 'y', pod: 'b' }, true);
+    await m.check(everyPort(base));
+    await m.relabelPod('y/a', { pod2: 'here' });
+    await m.check(everyPort(reach().expectAllIngress('y/b', false).expect('y/b', 'y/b', true).expect('y/c', 'y/b', true)));
+  });
+
+  test('a named port is looked up with its protocol: serve-80-tcp over UDP names nothing', async () => {
+    await m.policy(netpol('x', 'wrong-protocol', 'podSelector: {matchLabels: {pod: a}}\ningress:\n- ports:\n  - {port: serve-80-tcp, protocol: UDP}'));
+    await m.check(everyPort(reach().expectAllIngress('x/a', false)));
+  });
+
+  test('an ipBlock peer and a namespace peer in one rule (OR)', async () => {
+    await m.policy(netpol('z', 'cidr-or-ns', `podSelector: {matchLabels: {pod: a}}\ningress:\n- from:\n  - ipBlock: {cidr: ${m.pod('x/b').ip}/32}\n  - namespaceSelector: {matchLabels: {ns: "y"}}`));
+    await m.check(everyPort(reach().expectAllIngress('z/a', false).expect('x/b', 'z/a', true).expectPeer({ ns: 'y' }, { ns: 'z', pod: 'a' }, true)));
+  });
+
+  test('matchLabels and matchExpressions in one selector must both hold', async () => {
+    await m.policy(netpol('x', 'both', 'podSelector: {matchLabels: {pod: a}, matchExpressions: [{key: pod, operator: In, values: [a, b]}]}\ningress:\n- from:\n  - namespaceSelector: {matchLabels: {ns: z}, matchExpressions: [{key: ns, operator: In, values: ["y", z]}]}\n    podSelector: {matchExpressions: [{key: pod, operator: NotIn, values: [a]}], matchLabels: {pod: c}}'));
+    await m.check(everyPort(reach().expectAllIngress('x/a', false).expect('z/c', 'x/a', true)));
+  });
+});
+
 describe('NetworkPolicy: ports and protocols', () => {
   test('should enforce policy based on Ports (numeric port with protocol)', async () => {
     await m.policy(
