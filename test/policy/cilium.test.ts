@@ -171,6 +171,22 @@ specs:
     await m.check(everyPort(reach().expectPeer({ ns: 'z' }, { ns: 'x' }, false).expectPeer({ ns: 'x' }, { ns: 'y' }, false)));
   });
 
+  test('toPorts without a protocol means any protocol (unlike NetworkPolicy, where it means TCP)', async () => {
+    await m.policy(cnp('y', 'port-80', 'endpointSelector: {matchLabels: {pod: c}}\ningress:\n- toPorts:\n  - ports: [{port: "80"}]'));
+    const denied = reach().expectAllIngress('y/c', false);
+    await m.check({ 'tcp/80': reach(), 'udp/80': reach(), 'tcp/81': denied, 'udp/81': denied });
+  });
+
+  test('a narrower CIDR in another policy does not take an address out of a broader CIDR rule', async () => {
+    // x/a may reach the whole pod CIDR; y/a's policy names x/b's /32 (a deny), which gives x/b's
+    // address a CIDR identity of its own: x/a's /16 rule must still cover it.
+    await m.policy(
+      netpol('x', 'to-pod-cidr', 'podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]\negress:\n- to:\n  - ipBlock: {cidr: 10.217.0.0/16}'),
+      cnp('y', 'not-to-x-b', `endpointSelector: {matchLabels: {pod: a}}\negress:\n- toEntities: [all]\negressDeny:\n- toCIDR: [${m.pod('x/b').ip}/32]`),
+    );
+    await m.check(everyPort(reach().expect('y/a', 'x/b', false)));
+  });
+
   test('fromEntities cluster with toPorts: every pod on that port only; never the world', async () => {
     await m.policy(cnp('x', 'cluster-81', 'endpointSelector: {matchLabels: {pod: b}}\ningress:\n- fromEntities: [cluster]\n  toPorts:\n  - ports: [{port: "81", protocol: TCP}]'));
     await m.check({

@@ -9,6 +9,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { EndpointJSON } from '../../src/agent/api-types.ts';
 import type { ProbeTarget } from '../../src/sandbox/probe-matrix.ts';
 import { inCgroup, NODE_BIN, sleep } from '../../src/sandbox/topology.ts';
 import { everyPort, HOST, NetpolModel, reach, WORLD } from './model.ts';
@@ -183,6 +184,28 @@ describe('the datapath without the agent', () => {
       await m.t.startAgent();
     }
     await m.check(want);
+  });
+});
+
+describe('the agent restarting', () => {
+  test('identities and an endpoint\'s audit mode survive a restart', async () => {
+    const ep = (id: string) => m.t.client.get<EndpointJSON>(`/v1/endpoints/${encodeURIComponent(id)}`);
+    await m.policy(netpol('z', 'deny-ingress', 'podSelector: {}\npolicyTypes: [Ingress]'));
+    const on = await m.cli('endpoint', 'config', 'z/b', 'PolicyAuditMode=Enabled');
+    assert.equal(on.code, 0, on.stderr);
+    try {
+      const want = everyPort(reach().expectPeer({}, { ns: 'z' }, false).expectAllIngress('z/b', true));
+      await m.check(want);
+      const before = await Promise.all(['x/a', 'y/b', 'z/c'].map(async (id) => (await ep(id)).policy?.identity));
+      await m.t.stopAgent();
+      await m.t.startAgent();
+      const after = await Promise.all(['x/a', 'y/b', 'z/c'].map(async (id) => (await ep(id)).policy?.identity));
+      assert.deepEqual(after, before, 'the same identities after the restart');
+      assert.equal((await ep('z/b')).policy?.auditMode, true, 'z/b is still in audit mode');
+      await m.check(want);
+    } finally {
+      await m.cli('endpoint', 'config', 'z/b', 'PolicyAuditMode=Disabled');
+    }
   });
 });
 
