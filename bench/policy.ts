@@ -33,6 +33,7 @@
 // Called by bench/run.sh (`make bench`), which also cleans up if this process
 // dies. Results: DIR/policy-<time>.json, DIR/policy-latest.json and
 // DIR/policy-latest.md; the markdown also goes to stdout.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,10 +46,11 @@ import { fullSync, type KubeRouterOptions } from './policy/kube-router.ts';
 import { KubeRouterNode, type IptablesBackend, type SyncTiming } from './policy/kr-node.ts';
 import { MembraneNode } from './policy/membrane-node.ts';
 import { type ResolverTiming, timeResolver } from './policy/resolver.ts';
-import { aimsMarkdown, type Config, configName, configSides, connTable, policyAims, type ProgramSample, programTable, type RateSample, type Side, summarizeConfigs } from './policy/report.ts';
+import { aimsMarkdown, type Config, configName, configSides, connTable, latencyTable, policyAims, type ProgramSample, programTable, type RateSample, type Side, summarizeConfigs } from './policy/report.ts';
 import { type Bins, connRate, probe, type ProbeResult, startServers } from './policy/traffic.ts';
 import { type BenchPolicy, CLIENT, makePods, manifest, namespaceObject, type PlacedPod, podObject, policyObject, rulesPolicies, SERVER, spreadPolicies, type WorkloadSpec } from './policy/workload.ts';
 import type { EndpointJSON } from '../src/agent/api-types.ts';
+import { writeJsonAtomic } from '../src/kvstore/atomic-file.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -406,6 +408,9 @@ async function main(): Promise<void> {
     '### New connections between two pods',
     '',
     connTable(sum),
+    'Latency of one connection (connect to echo, the close not included), and the CPU time Membrane\'s agent used during each run (it reads the datapath\'s events):',
+    '',
+    latencyTable(sum),
     `### Programming (${P.spread} policies spread over the ${P.endpoints} endpoints; and each rules set of the rounds), from a node without policies`,
     '',
     programTable(programs.filter((p) => p.action === 'program')),
@@ -462,6 +467,40 @@ async function membraneBreakdown(s: SideState, spread: readonly BenchPolicy[], p
   out['in this process: desiredIpcache'] = med('ipcacheMs');
   out['policy entries resolved'] = runs[0]!.entries;
   out['endpoints enforced'] = runs[0]!.enforced;
+  // What the agent's sync does besides computing: its syscalls during one apply (strace -c, counts only:
+  // strace slows them down), and one endpoint record written as setPolicyState writes it, timed here.
+  Object.assign(out, await syscallsDuringApply(m, spread));
+  const recDir = path.join(WORK_DIR, 'records');
+  const rec = eps.find((e) => e.podName === SERVER) ?? eps[0]!;
+  const w0 = performance.now();
+  for (let i = 0; i < 200; i++) writeJsonAtomic(path.join(recDir, `${i}.json`), rec);
+  out['one endpoint record written (writeJsonAtomic: write, fsync, rename, fsync dir), timed here, mean of 200'] = (performance.now() - w0) / 200;
+  fs.rmSync(recDir, { recursive: true, force: true });
+  return out;
+}
+
+/** Syscall counts of the agent (all threads) during one apply of `policies` from a node without them. */
+async function syscallsDuringApply(m: MembraneNode, policies: readonly BenchPolicy[]): Promise<Record<string, number>> {
+  const pid = m.t.agent?.pid;
+  if (!pid || (await exec('sh', ['-c', 'command -v strace'])).code !== 0) return {};
+  const child = spawn('strace', ['-f', '-c', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,bpf,openat', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  await sleep(500);
+  try {
+    await m.programDirect(policies, 'json');
+  } finally {
+    child.kill('SIGINT');
+    await done;
+    await m.clear(policies);
+  }
+  const out: Record<string, number> = {};
+  for (const line of err.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // % time, seconds, usecs/call, calls, [errors], syscall
+    if (f.length >= 5 && /^\d/.test(f[0]!) && /^[a-z_0-9]+$/.test(f.at(-1)!) && f.at(-1) !== 'total') out[`agent syscalls during one apply (strace): ${f.at(-1)}`] = Number(f[3]);
+  }
   return out;
 }
 

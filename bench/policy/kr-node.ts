@@ -158,7 +158,9 @@ export class KubeRouterNode {
       .filter((l) => l.startsWith('create '))
       .map((l) => l.split(' ')[1]!)
       .filter((s) => (s.startsWith(`${prefix}SRC-`) || s.startsWith(`${prefix}DST-`)) && !input.sets.has(s));
-    for (const s of stale) await inNetns(ns, 'ipset', ['destroy', s]);
+    // One `ipset destroy` process per set, as kube-router runs them (a shell in the netns loops, so
+    // that no nsenter is added to each).
+    if (stale.length) await inNetns(ns, 'sh', ['-c', 'for s in "$@"; do ipset destroy "$s" || exit 1; done', 'sh', ...stale], { timeoutMs: 1_800_000 });
     const staleMs = Number(process.hrtime.bigint() - stale0) / 1e6;
     const total = save.ms + ipsetSave.ms + ipsetRestore.ms + restore.ms + staleMs;
     return {

@@ -56,16 +56,16 @@ function samples(all: readonly RateSample[], side: Side, config: string): RateSa
   return all.filter((s) => s.side === side && s.config === config).sort((a, b) => a.round - b.round);
 }
 
-/** Median of the per-round ratios a/b, pairing the two series by round; and in how many rounds a > b. */
-export function pairedRatio(a: readonly RateSample[], b: readonly RateSample[]): { ratio: number | undefined; ahead: number; n: number } {
+/** Median of the per-round ratios a/b (of `k`, the rate by default), pairing the two series by round; and in how many rounds a > b. */
+export function pairedRatio(a: readonly RateSample[], b: readonly RateSample[], k: 'rate' | 'p50Us' = 'rate'): { ratio: number | undefined; ahead: number; n: number } {
   const byRound = new Map(b.map((s) => [s.round, s]));
   const ratios: number[] = [];
   let ahead = 0;
   for (const x of a) {
     const y = byRound.get(x.round);
     if (!y) continue;
-    ratios.push(x.rate / y.rate);
-    if (x.rate > y.rate) ahead++;
+    ratios.push(x[k] / y[k]);
+    if (x[k] > y[k]) ahead++;
   }
   return { ratio: ratios.length ? median(ratios) : undefined, ahead, n: ratios.length };
 }
@@ -80,6 +80,8 @@ export interface ConfigSummary {
   vsIptables?: { ratio: number | undefined; ahead: number; n: number };
   /** Each side against its own no-policy rate, median of per-round ratios. */
   vsNone: Partial<Record<Side, number>>;
+  /** Each side's p50 latency against its own no-policy p50, median of per-round ratios. */
+  p50VsNone: Partial<Record<Side, number>>;
   /** Membrane's agent, CPU seconds per measurement (median). */
   agentCpuS?: number;
 }
@@ -87,7 +89,7 @@ export interface ConfigSummary {
 export function summarizeConfigs(all: readonly RateSample[], configs: readonly Config[]): ConfigSummary[] {
   return configs.map((c) => {
     const name = configName(c);
-    const s: ConfigSummary = { config: name, label: configLabel(c), rate: {}, p50: {}, p99: {}, vsNone: {} };
+    const s: ConfigSummary = { config: name, label: configLabel(c), rate: {}, p50: {}, p99: {}, vsNone: {}, p50VsNone: {} };
     for (const side of ['membrane', 'iptables'] as const) {
       const x = samples(all, side, name);
       if (!x.length) continue;
@@ -95,7 +97,10 @@ export function summarizeConfigs(all: readonly RateSample[], configs: readonly C
       s.p50[side] = median(x.map((v) => v.p50Us));
       s.p99[side] = median(x.map((v) => v.p99Us));
       const none = samples(all, side, 'none');
-      if (none.length) s.vsNone[side] = pairedRatio(x, none).ratio;
+      if (none.length) {
+        s.vsNone[side] = pairedRatio(x, none).ratio;
+        s.p50VsNone[side] = pairedRatio(x, none, 'p50Us').ratio;
+      }
     }
     const m = samples(all, 'membrane', name);
     const i = samples(all, 'iptables', name);
@@ -106,16 +111,28 @@ export function summarizeConfigs(all: readonly RateSample[], configs: readonly C
   });
 }
 
+const x3 = (v: number | undefined) => (known(v) ? `×${v.toFixed(3)}` : '');
+
 export function connTable(sum: readonly ConfigSummary[]): string {
   const lines = [
-    '| between the pair | Membrane conn/s | iptables conn/s | Membrane/iptables | rounds Membrane ahead | Membrane ×no policy | iptables ×no policy | p50 µs (M / ipt) | p99 µs (M / ipt) | Membrane agent CPU s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| between the pair | Membrane conn/s | iptables conn/s | Membrane/iptables | rounds Membrane ahead | Membrane vs no policy | iptables vs no policy |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of sum) {
     const v = s.vsIptables;
-    lines.push(
-      `| ${s.label} | ${fmt(s.rate.membrane)} | ${fmt(s.rate.iptables)} | ${v?.ratio !== undefined ? v.ratio.toFixed(2) : 'n/a'} | ${v ? `${v.ahead}/${v.n}` : ''} | ${known(s.vsNone.membrane) ? s.vsNone.membrane.toFixed(3) : ''} | ${known(s.vsNone.iptables) ? s.vsNone.iptables.toFixed(3) : ''} | ${fmt(s.p50.membrane)} / ${fmt(s.p50.iptables)} | ${fmt(s.p99.membrane)} / ${fmt(s.p99.iptables)} | ${fmt(s.agentCpuS)} |`,
-    );
+    lines.push(`| ${s.label} | ${fmt(s.rate.membrane)} | ${fmt(s.rate.iptables)} | ${v?.ratio !== undefined ? v.ratio.toFixed(2) : ''} | ${v ? `${v.ahead}/${v.n}` : ''} | ${x3(s.vsNone.membrane)} | ${x3(s.vsNone.iptables)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Per-connection latency (connect to echo) and the agent's CPU while measuring. */
+export function latencyTable(sum: readonly ConfigSummary[]): string {
+  const lines = [
+    '| between the pair | Membrane p50 µs | vs no policy | Membrane p99 µs | Membrane agent CPU s per run | iptables p50 µs | vs no policy | iptables p99 µs |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of sum) {
+    lines.push(`| ${s.label} | ${fmt(s.p50.membrane)} | ${x3(s.p50VsNone.membrane)} | ${fmt(s.p99.membrane)} | ${fmt(s.agentCpuS)} | ${fmt(s.p50.iptables)} | ${x3(s.p50VsNone.iptables)} | ${fmt(s.p99.iptables)} |`);
   }
   return `${lines.join('\n')}\n`;
 }
