@@ -62,6 +62,8 @@ static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_en
 		ev.sport = client_port;
 		if (mb_policy_to_endpoint(skb, ep, t, client_addr, &ev, skb->ingress_ifindex) != TC_ACT_OK)
 			return TC_ACT_SHOT;
+	} else {
+		mb_pct_note_syn(t, 0, ep->identity);
 	}
 	eth = (void *)(long)skb->data;
 

@@ -140,7 +140,7 @@ static __always_inline int policy(struct __sk_buff *skb, const struct iphdr *ip,
 		}
 	}
 
-	if (mb_pct_track(&t, src->identity, dst_identity, ve.verdict ? ve.rule_id : vi.rule_id, now)) {
+	if (mb_pct_track(&t, src->identity, dst_identity, ve.verdict ? ve.rule_id : vi.rule_id, now, ve.verdict || vi.verdict)) {
 		if (ve.verdict)
 			mb_policy_emit(skb, &t, &ve, ifindex, MB_EVENT_POLICY);
 		if (vi.verdict)
@@ -174,10 +174,12 @@ int from_endpoint(struct __sk_buff *skb)
 
 	key.ip4 = ip->daddr;
 	dst = bpf_map_lookup_elem(&mb_lxc, &key);
-	/* Without policy on either side, nothing to judge and nothing to track. */
+	/* Without policy on either side, nothing to judge; a TCP SYN is noted. */
 	if ((src->flags | (dst ? dst->flags : 0)) & MB_EP_F_POLICY) {
 		if (policy(skb, ip, src, dst) != TC_ACT_OK)
 			return TC_ACT_SHOT;
+	} else {
+		mb_pct_note_syn_skb(skb, ip, src->identity, dst ? dst->identity : 0);
 	}
 
 	if (!dst || ip->ttl <= 1) {
@@ -231,8 +233,12 @@ int to_endpoint(struct __sk_buff *skb)
 
 	key.ip4 = ip->daddr;
 	ep = bpf_map_lookup_elem(&mb_lxc, &key);
-	if (!ep || ep->ifindex != skb->ifindex || !(ep->flags & MB_EP_F_POLICY))
+	if (!ep || ep->ifindex != skb->ifindex)
 		return TC_ACT_OK;
+	if (!(ep->flags & MB_EP_F_POLICY)) {
+		mb_pct_note_syn_skb(skb, ip, 0, ep->identity);
+		return TC_ACT_OK;
+	}
 	mb_pol_tuple(skb, ip, &t);
 	return mb_policy_to_endpoint(skb, ep, &t, t.saddr, &t, skb->ifindex);
 }

@@ -343,9 +343,16 @@ static __always_inline int mb_pct_reply(const struct mb_tuple4 *t, __u64 now)
 /* Creates or refreshes the entry of the allowed packet `t`. Returns 1 when
  * the packet starts a connection (a new entry, or a SYN): then its verdicts
  * are reported. Of two CPUs racing on a connection's first packets, only
- * the one whose insert wins reports. */
+ * the one whose insert wins reports.
+ *
+ * `judged`: an enforced direction allowed the packet. A TCP packet in the
+ * middle of a connection that has no entry (it began before either side
+ * had a policy, so nothing tracked it) gets one only then: otherwise the
+ * side that happens to send first after a policy arrives (often the server)
+ * would become the connection's "client", and the other side's packets
+ * would pass as its replies without being judged. */
 static __always_inline int mb_pct_track(const struct mb_tuple4 *t, __u32 src_identity, __u32 dst_identity, __u32 rule_id,
-					__u64 now)
+					__u64 now, int judged)
 {
 	struct mb_pct4_entry n = {
 		.last_seen_ns = now,
@@ -366,7 +373,34 @@ static __always_inline int mb_pct_track(const struct mb_tuple4 *t, __u32 src_ide
 		e->last_seen_ns = now;
 		return 0;
 	}
+	if (t->proto == IPPROTO_TCP && !judged)
+		return 0;
 	return bpf_map_update_elem(&mb_pct4, &k, &n, BPF_NOEXIST) == 0;
+}
+
+/*
+ * Without policy on either side nothing is judged, but a TCP connection's
+ * SYN is still recorded (one LRU insert per connection; other packets cost
+ * no lookup): when a policy arrives later, the connection's direction is
+ * known, so its replies pass and its packets in the original direction are
+ * judged.
+ */
+static __always_inline void mb_pct_note_syn(const struct mb_tuple4 *t, __u32 src_identity, __u32 dst_identity)
+{
+	if (mb_pct_syn(t))
+		mb_pct_track(t, src_identity, dst_identity, 0, bpf_ktime_get_ns(), 0);
+}
+
+/* The same for a packet not parsed yet: only TCP is read. */
+static __always_inline void mb_pct_note_syn_skb(struct __sk_buff *skb, const struct iphdr *ip, __u32 src_identity,
+						__u32 dst_identity)
+{
+	struct mb_tuple4 t;
+
+	if (ip->protocol != IPPROTO_TCP)
+		return;
+	mb_pol_tuple(skb, ip, &t);
+	mb_pct_note_syn(&t, src_identity, dst_identity);
 }
 
 /* --- the node hands a packet to an endpoint --------------------------------------- */
@@ -399,7 +433,7 @@ static __always_inline int mb_policy_to_endpoint(struct __sk_buff *skb, const st
 		mb_policy_judge(ep, MB_DIR_INGRESS, r.identity, r.cidr_identity, t, &v);
 	if (!mb_verdict_passes(&v))
 		return mb_policy_drop(skb, ev, &v, ifindex);
-	if (mb_pct_track(t, r.identity, ep->identity, v.rule_id, now) && v.verdict)
+	if (mb_pct_track(t, r.identity, ep->identity, v.rule_id, now, v.verdict != 0) && v.verdict)
 		mb_policy_emit(skb, ev, &v, ifindex, MB_EVENT_POLICY);
 	return TC_ACT_OK;
 }

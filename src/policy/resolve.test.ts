@@ -85,6 +85,28 @@ test('rules of a part without defaultDeny apply only where another part enforces
   assert.deepEqual(show(r, db1), []);
 });
 
+test('deny rules without default deny (enableDefaultDeny: false) still apply: enforced, with an allow for the rest', () => {
+  const denyOnly = policy('CiliumNetworkPolicy', 'prod', 'deny-dev', part(podSel('prod'), {}, [
+    rule('ingress', [pods('dev')], [], { deny: true }),
+    rule('egress', [entity('world')], [{ protocol: 'TCP', port: 25 }], { deny: true }),
+  ]));
+  let r = resolve([denyOnly]);
+  const w = r.endpoints.get(web1.lxcId)!;
+  assert.equal(w.ingressEnforced, true);
+  assert.equal(w.egressEnforced, true);
+  assert.deepEqual(show(r, web1), [
+    'out 0 any allow spec.enableDefaultDeny.egress',
+    'out 2 tcp:25/96 deny spec.egressDeny[0]',
+    'in 0 any allow spec.enableDefaultDeny.ingress',
+    'in 258 any deny spec.ingressDeny[0]',
+  ]);
+  assert.equal(r.endpoints.get(client1.lxcId)!.ingressEnforced, false, 'not selected: untouched');
+  // Another policy that enforces default deny: no blanket allow, its own rules decide.
+  r = resolve([denyOnly, policy('NetworkPolicy', 'prod', 'strict', part(podSel('prod', { app: 'web' }), { ingress: true }, [rule('ingress', [pods('prod')])]))]);
+  assert.ok(!show(r, web1).some((l) => l.startsWith('in 0 any allow')), show(r, web1).join('\n'));
+  assert.ok(show(r, web1).some((l) => l.startsWith('out 0 any allow')), 'egress: still only the deny-only policy');
+});
+
 test('entities and peers all', () => {
   const r = resolve([
     policy('CiliumNetworkPolicy', 'prod', 'e', part(podSel('prod', { app: 'web' }), { ingress: true, egress: true }, [

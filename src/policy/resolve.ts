@@ -5,7 +5,11 @@
 // - A direction is enforced when a part whose subject selects the endpoint
 //   has defaultDeny for it (a part with rules but no defaultDeny adds its
 //   rules, it does not enforce). Entries are made only for enforced
-//   directions (the datapath looks nothing up in the others).
+//   directions (the datapath looks nothing up in the others). Exception:
+//   deny rules of a part without defaultDeny (`enableDefaultDeny: false`)
+//   still apply: when nothing else enforces the direction, it is enforced
+//   with an allow for any identity, protocol and port, named after the
+//   part's `enableDefaultDeny.<direction>`, so only the denies bite.
 // - Peers → remote identities: 'all' and entity all → MB_ID_ANY; world →
 //   world; cluster → every endpoint identity + host, remote-node, health,
 //   init, unmanaged, kube-apiserver; other entities → their reserved
@@ -200,6 +204,13 @@ interface EndpointState {
   policies: Map<PolicySpec, SelectingPolicy>;
   /** Lists of candidates (one direction each), shared between endpoints where they can be. */
   candidates: Candidate[][];
+  /**
+   * Per direction, the rule id of a selecting part that has deny rules but
+   * no default deny (CiliumNetworkPolicy `enableDefaultDeny: false`): if no
+   * other part enforces the direction, the denies still apply, with an
+   * allow for everything else under this id.
+   */
+  allowOthers: { ingress?: number; egress?: number };
 }
 
 export function resolvePolicies(input: ResolveInput): Resolution {
@@ -215,7 +226,7 @@ export function resolvePolicies(input: ResolveInput): Resolution {
   const byIdentity = new Map<number, EndpointState[]>();
   const states: EndpointState[] = [];
   for (const ep of input.endpoints) {
-    const s: EndpointState = { ep, ingress: false, egress: false, policies: new Map(), candidates: [] };
+    const s: EndpointState = { ep, ingress: false, egress: false, policies: new Map(), candidates: [], allowOthers: {} };
     states.push(s);
     const list = byIdentity.get(ep.identity);
     if (list) list.push(s);
@@ -295,6 +306,15 @@ export function resolvePolicies(input: ResolveInput): Resolution {
         sp.parts.push(part.path);
         if (part.defaultDeny.ingress) sp.ingress = s.ingress = true;
         if (part.defaultDeny.egress) sp.egress = s.egress = true;
+        for (const dir of ['ingress', 'egress'] as const) {
+          if (part.defaultDeny[dir] || s.allowOthers[dir] !== undefined || !part.rules.some((r) => r.deny && r.direction === dir)) continue;
+          const name = ruleName(policy, `${part.path}.enableDefaultDeny.${dir}`);
+          const id = input.ruleIds.acquire(name);
+          const info: RuleInfo = { id, name, kind: policy.kind, policy: policy.name, path: `${part.path}.enableDefaultDeny.${dir}`, direction: dir, deny: false };
+          if (policy.namespace !== undefined) info.namespace = policy.namespace;
+          rules.set(id, info);
+          s.allowOthers[dir] = id;
+        }
       }
       part.rules.forEach((rule, i) => addRule(rule, ruleIds[i]!, subjects));
     }
@@ -336,6 +356,17 @@ export function resolvePolicies(input: ResolveInput): Resolution {
         }
         if (own.length > 0) s.candidates.push(own);
       }
+    }
+  }
+
+  // Deny rules without default deny: enforce the direction, allow what they do not deny.
+  for (const s of states) {
+    for (const dir of ['ingress', 'egress'] as const) {
+      const ruleId = s.allowOthers[dir];
+      if (ruleId === undefined || s[dir]) continue;
+      s[dir] = true;
+      const d = dir === 'ingress' ? MB_DIR_INGRESS : MB_DIR_EGRESS;
+      s.candidates.push([{ dir: d, identity: MB_ID_ANY, proto: 0, dport: 0, prefixlen: MB_POLICY_PREFIX_ANY_PROTO, ruleId, deny: false }]);
     }
   }
 

@@ -465,12 +465,13 @@ describe('attachment', () => {
 });
 
 describe('pod to pod', () => {
-  test('without policy everything passes, untracked and unreported', async () => {
+  test('without policy everything passes unreported; only TCP SYNs are noted (so that a later policy knows who connected)', async () => {
     const { a, b, c } = pods;
     await expectConn(a, 'tcp', b, 80, true);
     await expectConn(b, 'udp', c, 53, true);
     await expectConn(c, 'tcp', a, 8080, true);
-    assert.deepEqual(pctEntries(), [], 'no policy, no policy conntrack');
+    const noted = pctEntries().map(([k, v]) => `${k.saddr}>${k.daddr}:${k.dport}/${k.proto} rule ${v.rule_id}`).sort();
+    assert.deepEqual(noted, [`${a.ip}>${b.ip}:80/6 rule 0`, `${c.ip}>${a.ip}:8080/6 rule 0`].sort(), 'one entry per TCP connection, in its direction; none for UDP');
     expectNoEvent({ type: 'policy-verdict' });
     expectNoEvent({ type: 'drop' });
   });
