@@ -286,6 +286,7 @@ function cpuSeconds(pid: number | undefined): number {
 async function measure(s: SideState, bins: Bins, config: string, roundNo: number, pauseAgent = false): Promise<RateSample> {
   const { allowed, denied } = await checkPolicy(s, bins, config.replace(/-paused$/, ''));
   const agent = s.name === 'membrane' ? membrane!.t.agent?.pid : undefined;
+  const ev0 = agent && !pauseAgent ? await membrane!.eventCounts() : undefined;
   const cpu0 = cpuSeconds(agent);
   let r: Awaited<ReturnType<typeof connRate>>;
   if (pauseAgent) {
@@ -302,7 +303,12 @@ async function measure(s: SideState, bins: Bins, config: string, roundNo: number
     r = await connRate(s.clientNs, s.wrap, bins, s.serverIp, P.port, P.seconds, P.warmupSeconds);
   }
   const cpu = cpuSeconds(agent) - cpu0;
-  return { round: roundNo, side: s.name, config, rate: r.rate, p50Us: r.p50Us, p99Us: r.p99Us, connections: r.connections, seconds: r.seconds, allowed, denied, ...(agent ? { agentCpuS: cpu } : {}) };
+  const ev1 = ev0 ? await membrane!.eventCounts() : undefined;
+  const eventsPerConn = ev0 && ev1 ? (ev1.received - ev0.received) / (r.connections + r.warmupConnections) : undefined;
+  return {
+    round: roundNo, side: s.name, config, rate: r.rate, p50Us: r.p50Us, p99Us: r.p99Us, connections: r.connections, seconds: r.seconds, allowed, denied,
+    ...(agent ? { agentCpuS: cpu } : {}), ...(eventsPerConn !== undefined ? { eventsPerConn } : {}),
+  };
 }
 
 async function meta(): Promise<Record<string, unknown>> {

@@ -5,7 +5,8 @@
 //   policy_conn rate HOST PORT SECONDS WARMUP_SECONDS
 //       for WARMUP_SECONDS, then SECONDS: connect, send 1 byte, read the
 //       echo, close; one connection at a time. Prints
-//       {"connections":N,"seconds":S,"rate":R,"p50Us":..,"p99Us":..,"failures":F}
+//       {"connections":N,"warmupConnections":W,"seconds":S,"rate":R,"p50Us":..,
+//       "p99Us":..,"failures":F}
 //       (rate = connections / S; latencies are connect to echo, the close
 //       not included). A failed connection counts as a failure and ends the
 //       run (exit 1).
@@ -65,7 +66,9 @@ static int one(const struct sockaddr_in *a) {
 static int rate(const char *host, int port, double seconds, double warmup) {
 	struct sockaddr_in a = addr_of(host, port);
 	double t = now_us(), end = t + warmup * 1e6;
+	size_t warm = 0;
 	while (now_us() < end) {
+		warm++;
 		if (one(&a) < 0) {
 			fprintf(stderr, "policy_conn: warm-up connection to %s:%d: %s\n", host, port, strerror(errno));
 			printf("{\"connections\":0,\"seconds\":0,\"rate\":0,\"failures\":1}\n");
@@ -91,7 +94,7 @@ static int rate(const char *host, int port, double seconds, double warmup) {
 	double elapsed = (now_us() - start) / 1e6;
 	qsort(lat, n, sizeof *lat, cmp);
 	double p50 = n ? lat[(size_t)(0.50 * (n - 1))] : 0, p99 = n ? lat[(size_t)(0.99 * (n - 1))] : 0;
-	printf("{\"connections\":%zu,\"seconds\":%.6f,\"rate\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"failures\":%d}\n", n, elapsed, n / elapsed, p50, p99, failures);
+	printf("{\"connections\":%zu,\"warmupConnections\":%zu,\"seconds\":%.6f,\"rate\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"failures\":%d}\n", n, warm, elapsed, n / elapsed, p50, p99, failures);
 	free(lat);
 	return failures ? 1 : 0;
 }

@@ -36,6 +36,7 @@ export interface ProgramResult {
 }
 
 interface StatusJSON {
+  datapath?: { eventsReceived?: number; eventsLost?: string };
   policy?: { lastSync?: Record<string, unknown> } & Record<string, unknown>;
   maps?: Array<{ name: string; entries: number; maxEntries: number }>;
 }
@@ -91,6 +92,12 @@ export class MembraneNode {
     const p = this.pods.get(name);
     if (!p) throw new Error(`no pod ${name}`);
     return p.netnsName;
+  }
+
+  /** Datapath events the agent has received and the ring buffer has lost since it started. */
+  async eventCounts(): Promise<{ received: number; lost: number }> {
+    const st = await this.api.get<StatusJSON>('/v1/status');
+    return { received: st.datapath?.eventsReceived ?? Number.NaN, lost: Number(st.datapath?.eventsLost ?? Number.NaN) };
   }
 
   async status(): Promise<PolicyStatus> {

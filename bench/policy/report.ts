@@ -32,6 +32,8 @@ export interface RateSample {
   denied: string;
   /** Membrane: CPU seconds the agent used during the measurement (it reads the datapath's events). */
   agentCpuS?: number;
+  /** Membrane: datapath events the agent received per connection made (warm-up included). */
+  eventsPerConn?: number;
 }
 
 /** One programming of one side (ms, spawn to exit of what was timed; `parts` broken down). */
@@ -84,6 +86,8 @@ export interface ConfigSummary {
   p50VsNone: Partial<Record<Side, number>>;
   /** Membrane's agent, CPU seconds per measurement (median). */
   agentCpuS?: number;
+  /** Membrane: datapath events received per connection (median). */
+  eventsPerConn?: number;
 }
 
 export function summarizeConfigs(all: readonly RateSample[], configs: readonly Config[]): ConfigSummary[] {
@@ -106,6 +110,8 @@ export function summarizeConfigs(all: readonly RateSample[], configs: readonly C
     const i = samples(all, 'iptables', name);
     const cpu = m.map((v) => v.agentCpuS).filter(known);
     if (cpu.length) s.agentCpuS = median(cpu);
+    const ev = m.map((v) => v.eventsPerConn).filter(known);
+    if (ev.length) s.eventsPerConn = median(ev);
     if (m.length && i.length) s.vsIptables = pairedRatio(m, i);
     return s;
   });
@@ -128,11 +134,11 @@ export function connTable(sum: readonly ConfigSummary[]): string {
 /** Per-connection latency (connect to echo) and the agent's CPU while measuring. */
 export function latencyTable(sum: readonly ConfigSummary[]): string {
   const lines = [
-    '| between the pair | Membrane p50 µs | vs no policy | Membrane p99 µs | Membrane agent CPU s per run | iptables p50 µs | vs no policy | iptables p99 µs |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| between the pair | Membrane p50 µs | vs no policy | Membrane p99 µs | Membrane agent CPU s per run | events per connection | iptables p50 µs | vs no policy | iptables p99 µs |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of sum) {
-    lines.push(`| ${s.label} | ${fmt(s.p50.membrane)} | ${x3(s.p50VsNone.membrane)} | ${fmt(s.p99.membrane)} | ${fmt(s.agentCpuS)} | ${fmt(s.p50.iptables)} | ${x3(s.p50VsNone.iptables)} | ${fmt(s.p99.iptables)} |`);
+    lines.push(`| ${s.label} | ${fmt(s.p50.membrane)} | ${x3(s.p50VsNone.membrane)} | ${fmt(s.p99.membrane)} | ${fmt(s.agentCpuS)} | ${fmt(s.eventsPerConn)} | ${fmt(s.p50.iptables)} | ${x3(s.p50VsNone.iptables)} | ${fmt(s.p99.iptables)} |`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -15,6 +15,8 @@ export type ProbeResult = 'connected' | 'refused' | 'timeout' | 'error';
 
 export interface RateResult {
   connections: number;
+  /** Connections made during the warm-up (not in the rate). */
+  warmupConnections: number;
   seconds: number;
   /** New connections per second (connect, 1-byte round trip, close; one at a time). */
   rate: number;
