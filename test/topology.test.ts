@@ -45,3 +45,15 @@ test('a test agent whose socket LB lands outside its topology cgroup is stopped 
   }
   assert.deepEqual(await leftovers('mbo3'), []);
 });
+
+test('a second topology of the same name is refused and leaves the first one whole', async () => {
+  const t = await makeTopology('mbo4', '10.221.0.0/24', '198.18.21');
+  try {
+    await assert.rejects(makeTopology('mbo4', '10.221.0.0/24', '198.18.21'), /a topology named mbo4 exists already/);
+    assert.equal((await t.inNode('ip', '-4', 'addr', 'show', 'dev', 'uplink')).code, 0, "the first topology's node is still there");
+    assert.match((await run('ip', ['route', 'show', '10.221.0.0/24'])).stdout, /blackhole/, 'and its blackhole route');
+  } finally {
+    await t.destroy();
+  }
+  assert.deepEqual(await leftovers('mbo4'), []);
+});

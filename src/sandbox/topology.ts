@@ -134,6 +134,12 @@ export class Topology {
     if (clashes.length > 0) {
       throw new MembraneError('CONFLICT', `the topology's addresses overlap this machine's own networks (${clashes.join('; ')}) — choose other ranges`);
     }
+    // Another run's topology of the same name: refuse before touching anything
+    // (cleaning up after a failed create would tear the other one down).
+    const existing = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]);
+    if (existing.includes(t.nodeNs) || existing.includes(t.worldNs)) {
+      throw new MembraneError('CONFLICT', `a topology named ${spec.name} exists already (netns ${t.nodeNs}) — another run is using it, or a crashed one left it: remove it with 'ip netns del ${t.nodeNs}; ip netns del ${t.worldNs}'`);
+    }
     fs.mkdirSync(spec.workDir, { recursive: true });
     try {
       for (const cidr of cidrs) {
