@@ -146,7 +146,8 @@ export class EndpointManager {
    * policyState() during a create.
    */
   setPolicyState(id: number, state: EndpointPolicyState): void {
-    const ep = this.list().find((e) => e.id === id);
+    let ep: EndpointJSON | undefined;
+    for (const e of this.#byKey.values()) if (e.id === id) ep = e;
     if (!ep || (ep.identity === state.identity && ep.policyFlags === state.flags)) return;
     ep.identity = state.identity;
     ep.policyFlags = state.flags;
