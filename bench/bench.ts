@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BridgeNode, BRIDGE_CIDR, MEMBRANE_CIDR, MembraneNode, SIDES, type BenchNode, type Side } from './lib/nodes.ts';
-import { Daemons, destroyAll, exec, runWithCleanup } from './lib/proc.ts';
+import { Daemons, destroyAll, exec, runWithCleanup, machineFacts } from './lib/proc.ts';
 import { profileAdd, type ProfilePart } from './lib/profile.ts';
 import { PerfRecording, perfAvailable, summarizeTimelines, timelines, type TraceSummary } from './lib/trace.ts';
 import { aims, markdownAims, markdownTable, roundsRow, row, TOLERANCE, type Row } from './lib/report.ts';
@@ -69,20 +69,10 @@ const TRAFFIC = ['tcp_rr_c', 'tcp_crr_c', 'tcp_rr_node', 'icmp_rr'] as const;
 type TrafficKey = (typeof TRAFFIC)[number];
 
 async function meta(): Promise<Record<string, unknown>> {
-  const v = async (cmd: string, args: string[]) => (await exec(cmd, args).catch(() => ({ stdout: '', stderr: '' }))).stdout.split('\n')[0]?.trim() ?? '';
   const brNf = await exec('nsenter', ['--net=/var/run/netns/mbb-b-node', '--', 'sysctl', '-n', 'net.bridge.bridge-nf-call-iptables']).catch(() => ({ stdout: '' }));
   return {
-    date: new Date().toISOString(),
-    kernel: os.release(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? '',
-    memoryGiB: round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    iperf3: await v('iperf3', ['--version']),
-    ping: await v('ping', ['-V']),
-    cniPlugins: await v('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins']),
+    ...(await machineFacts({ iperf3: ['iperf3', ['--version']], ping: ['ping', ['-V']] })),
     bridgeNfCallIptables: brNf.stdout.trim(),
-    loadavgAtStart: os.loadavg().map(round),
     params: P,
     cidrs: { membrane: MEMBRANE_CIDR, bridge: BRIDGE_CIDR },
   };

@@ -39,7 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Daemons, destroyAll, exec, runWithCleanup, sleep } from './lib/proc.ts';
+import { Daemons, destroyAll, exec, runWithCleanup, sleep, machineFacts } from './lib/proc.ts';
 import { median, round } from './lib/stats.ts';
 import { buildC, tuneClient, noWrap, type Wrap } from './lib/svc-traffic.ts';
 import { fullSync, type KubeRouterOptions } from './policy/kube-router.ts';
@@ -312,19 +312,12 @@ async function measure(s: SideState, bins: Bins, config: string, roundNo: number
 }
 
 async function meta(): Promise<Record<string, unknown>> {
-  const v = async (cmd: string, args: string[]) => (await exec(cmd, args).catch(() => ({ stdout: '', stderr: '' }))).stdout.split('\n')[0]?.trim() ?? '';
   return {
-    date: new Date().toISOString(),
-    kernel: os.release(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? '',
-    memoryGiB: round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    iptables: await v(`iptables-${P.iptables}`, ['--version']),
-    ipset: await v('ipset', ['--version']),
-    cniPlugins: await v('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins']),
-    commit: await v('git', ['-C', path.join(HERE, '..'), 'log', '-1', '--format=%h %s']),
-    loadavgAtStart: os.loadavg().map(round),
+    ...(await machineFacts({
+      iptables: [`iptables-${P.iptables}`, ['--version']],
+      ipset: ['ipset', ['--version']],
+      commit: ['git', ['-C', path.join(HERE, '..'), 'log', '-1', '--format=%h %s']],
+    })),
     params: P,
     sides: SIDES,
     cidrs: { ...CIDRS, service: SERVICE_CIDR },

@@ -35,7 +35,7 @@ import { NODE_BIN } from '../src/sandbox/topology.ts';
 import { countRules, syncRestore } from './lib/kube-proxy-iptables.ts';
 import { endpointCount, makeServiceSet, type ManifestFormat, manifests, type ServiceSet, type ServiceSetSpec } from './lib/kube-services.ts';
 import { type IptablesBackend, KubeProxyNode, type SvcPod } from './lib/kp-node.ts';
-import { Daemons, destroyAll, exec, inNetns, runWithCleanup, sleep } from './lib/proc.ts';
+import { Daemons, destroyAll, exec, inNetns, runWithCleanup, sleep, machineFacts } from './lib/proc.ts';
 import { round, summarize } from './lib/stats.ts';
 import { type Acceleration, type MembraneProgram, MembraneServiceNode } from './lib/svc-membrane.ts';
 import {
@@ -275,19 +275,12 @@ async function ppsRound(s: Side, mode: string, sender: Sender): Promise<PpsRound
 }
 
 async function meta(): Promise<Record<string, unknown>> {
-  const v = async (cmd: string, args: string[]) => (await exec(cmd, args).catch(() => ({ stdout: '', stderr: '' }))).stdout.split('\n')[0]?.trim() ?? '';
   return {
-    date: new Date().toISOString(),
-    kernel: os.release(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? '',
-    memoryGiB: round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    iptables: await v(P.iptables === 'nft' ? 'iptables-nft' : 'iptables-legacy', ['--version']),
-    nft: await v('nft', ['--version']),
-    trafgen: await v('trafgen', ['--version']),
-    cniPlugins: await v('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins']),
-    loadavgAtStart: os.loadavg().map(round),
+    ...(await machineFacts({
+      iptables: [P.iptables === 'nft' ? 'iptables-nft' : 'iptables-legacy', ['--version']],
+      nft: ['nft', ['--version']],
+      trafgen: ['trafgen', ['--version']],
+    })),
     params: P,
     sides: SIDES,
     cidrs: { ...CIDRS, service: SERVICE_CIDR, filler: FILLER_CIDR, membraneUplink: `${MEMBRANE_UPLINK}.0/24`, kubeProxyUplink: KP_UPLINK },

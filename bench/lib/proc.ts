@@ -2,6 +2,8 @@
 // namespace only, like the CNI runtime does), long-running servers that are
 // tracked so cleanup can kill them by pid, and wall-clock timing.
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { round } from './stats.ts';
 
 export const netnsPath = (name: string): string => `/var/run/netns/${name}`;
 
@@ -149,4 +151,28 @@ export async function destroyAll(things: ReadonlyArray<{ destroy(): Promise<void
       log(`cleanup of ${label(i)}: ${(err as Error).message}`);
     }
   }
+}
+
+/** The first line a command prints ('' when it fails): tool versions for a run's metadata. */
+export async function firstLine(cmd: string, args: readonly string[]): Promise<string> {
+  return ((await exec(cmd, args).catch(() => ({ stdout: '' }))).stdout.split('\n')[0] ?? '').trim();
+}
+
+/**
+ * What every benchmark run records about the machine it ran on, with the
+ * versions of the tools it names (`{iptables: ['iptables-legacy', ['--version']]}`).
+ */
+export async function machineFacts(tools: Record<string, readonly [string, readonly string[]]>): Promise<Record<string, unknown>> {
+  const facts: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    kernel: os.release(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '',
+    memoryGiB: round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  for (const [name, [cmd, args]] of Object.entries(tools)) facts[name] = await firstLine(cmd, args);
+  facts.cniPlugins = await firstLine('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins']);
+  facts.loadavgAtStart = os.loadavg().map(round);
+  return facts;
 }
