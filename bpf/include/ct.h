@@ -42,6 +42,24 @@ struct mb_tuple4 {
 	__u8 ihl;       /* IPv4 header length in 32-bit words */
 };
 
+/* An event about the packet `t` (the fields every event type has). */
+static __always_inline void mb_event_init(struct mb_event *ev, const struct mb_tuple4 *t, __u8 type, __u8 subtype,
+					  __u32 ifindex, __u32 len)
+{
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->type = type;
+	ev->subtype = subtype;
+	ev->ifindex = ifindex;
+	ev->saddr = t->saddr;
+	ev->daddr = t->daddr;
+	ev->sport = t->sport;
+	ev->dport = t->dport;
+	ev->proto = t->proto;
+	ev->tcp_flags = t->tcp_flags;
+	ev->len = len;
+}
+
 static __always_inline void mb_ct4_key_set(struct mb_ct4_key *k, __u32 saddr, __u32 daddr, __u16 sport,
 					   __u16 dport, __u8 proto, __u8 dir)
 {

@@ -238,20 +238,9 @@ static __always_inline void mb_np_decide(const struct mb_tuple4 *t, __u32 len, s
 
 static __always_inline void mb_np_drop_event(const struct mb_tuple4 *t, __u8 reason, __u32 ifindex, __u32 len)
 {
-	struct mb_event ev = {
-		.ts_ns = bpf_ktime_get_ns(),
-		.type = MB_EVENT_DROP,
-		.subtype = reason,
-		.ifindex = ifindex,
-		.saddr = t->saddr,
-		.daddr = t->daddr,
-		.sport = t->sport,
-		.dport = t->dport,
-		.proto = t->proto,
-		.tcp_flags = t->tcp_flags,
-		.len = len,
-	};
+	struct mb_event ev;
 
+	mb_event_init(&ev, t, MB_EVENT_DROP, reason, ifindex, len);
 	mb_count(reason, MB_DIR_INGRESS, len);
 	mb_emit(&ev);
 }

@@ -256,30 +256,16 @@ static __always_inline __u8 mb_policy_match(const struct mb_verdict *v, const st
 static __always_inline void mb_policy_emit(struct __sk_buff *skb, const struct mb_tuple4 *t, const struct mb_verdict *v,
 					   __u32 ifindex, __u8 type)
 {
-	struct mb_event ev = {
-		.ts_ns = bpf_ktime_get_ns(),
-		.type = type,
-		.source = v->lxc_id,
-		.ifindex = ifindex,
-		.saddr = t->saddr,
-		.daddr = t->daddr,
-		.sport = t->sport,
-		.dport = t->dport,
-		.proto = t->proto,
-		.tcp_flags = t->tcp_flags,
-		.dir = v->dir,
-		.len = skb->len,
-		.src_identity = v->src_identity,
-		.dst_identity = v->dst_identity,
-		.rule_id = v->rule_id,
-	};
+	struct mb_event ev;
 
-	if (type == MB_EVENT_POLICY) {
-		ev.subtype = mb_policy_match(v, t);
+	mb_event_init(&ev, t, type, type == MB_EVENT_POLICY ? mb_policy_match(v, t) : v->reason, ifindex, skb->len);
+	ev.source = v->lxc_id;
+	ev.dir = v->dir;
+	ev.src_identity = v->src_identity;
+	ev.dst_identity = v->dst_identity;
+	ev.rule_id = v->rule_id;
+	if (type == MB_EVENT_POLICY)
 		ev.verdict = v->verdict;
-	} else {
-		ev.subtype = v->reason;
-	}
 	if (t->proto == IPPROTO_ICMP) {
 		/* ICMP: type << 8 | code, as the other events show it */
 		__u8 tc[2];
@@ -391,13 +377,21 @@ static __always_inline void mb_pct_note_syn(const struct mb_tuple4 *t, __u32 src
 		mb_pct_track(t, src_identity, dst_identity, 0, bpf_ktime_get_ns(), 0);
 }
 
-/* The same for a packet not parsed yet: only TCP is read. */
+/*
+ * The same for a packet not parsed yet. This runs for every TCP packet of
+ * endpoints without policy, so it first reads the flags byte in place (the
+ * header is almost always in the linear area) and parses the tuple only
+ * for a SYN, or when the header is not linear.
+ */
 static __always_inline void mb_pct_note_syn_skb(struct __sk_buff *skb, const struct iphdr *ip, __u32 src_identity,
 						__u32 dst_identity)
 {
+	__u8 *th = (__u8 *)ip + (ip->ihl & 0xf) * 4;
 	struct mb_tuple4 t;
 
 	if (ip->protocol != IPPROTO_TCP)
+		return;
+	if ((void *)(th + 14) <= (void *)(long)skb->data_end && (th[13] & (MB_TCP_SYN | MB_TCP_ACK)) != MB_TCP_SYN)
 		return;
 	mb_pol_tuple(skb, ip, &t);
 	mb_pct_note_syn(&t, src_identity, dst_identity);
