@@ -162,7 +162,8 @@ export class PolicyManager {
   stateFor(ep: EndpointJSON): EndpointPolicyState {
     this.#sync(ep);
     const r = this.#resolution.endpoints.get(ep.id);
-    return { identity: r?.identity ?? this.#identityOf(ep).id, flags: this.#flags(ep, r) };
+    if (!r) throw new MembraneError('INTERNAL', `endpoint ${ep.id} was not resolved: ${this.#error ?? 'unknown error'}`);
+    return { identity: r.identity, flags: this.#flags(ep, r) };
   }
 
   stop(): void {
@@ -177,12 +178,12 @@ export class PolicyManager {
     return new Map(this.#cfg.store.list<NamespaceSpec>(NAMESPACES_PREFIX).map(([, ns]) => [ns.name, ns.labels]));
   }
 
-  #identityOf(ep: Pick<EndpointJSON, 'podNamespace' | 'labels'>, nsLabels = this.#namespaceLabels()): Identity {
+  #identityOf(ep: Pick<EndpointJSON, 'podNamespace' | 'labels'>, nsLabels: Map<string, Record<string, string>>): Identity {
     return this.#identities.acquire(endpointLabels(ep.podNamespace, ep.labels, nsLabels.get(ep.podNamespace) ?? {}));
   }
 
-  #flags(ep: EndpointJSON, r: EndpointPolicy | undefined): number {
-    return (r?.ingressEnforced ? MB_EP_F_INGRESS_POLICY : 0) | (r?.egressEnforced ? MB_EP_F_EGRESS_POLICY : 0) | (ep.policyAuditMode ? MB_EP_F_AUDIT : 0);
+  #flags(ep: EndpointJSON, r: EndpointPolicy): number {
+    return (r.ingressEnforced ? MB_EP_F_INGRESS_POLICY : 0) | (r.egressEnforced ? MB_EP_F_EGRESS_POLICY : 0) | (ep.policyAuditMode ? MB_EP_F_AUDIT : 0);
   }
 
   #sync(extra?: EndpointJSON): void {
@@ -253,9 +254,8 @@ export class PolicyManager {
     }
     // 3: identities and enforcement.
     for (const ep of eps) {
-      const r = this.#resolution.endpoints.get(ep.id);
-      const identity = r?.identity ?? this.#identityOf(ep, nsLabels).id;
-      if (ep !== extra) endpoints.setPolicyState(ep.id, { identity, flags: this.#flags(ep, r) });
+      const r = this.#resolution.endpoints.get(ep.id)!; // every local endpoint is resolved
+      if (ep !== extra) endpoints.setPolicyState(ep.id, { identity: r.identity, flags: this.#flags(ep, r) });
     }
     // 4, 5: removals.
     for (const [k, e] of [...this.#policyWritten]) {
