@@ -69,6 +69,7 @@ struct mb_metrics_value {
 #define MB_DROP_FIB_FAIL 8         /* no route to send a translated packet on */
 #define MB_DROP_POLICY 9           /* no policy allows it (default deny) */
 #define MB_DROP_POLICY_DENY 10     /* a deny rule matches it */
+#define MB_DROP_CT_FULL 11         /* conntrack table full: no entry for a new connection */
 
 /* --- events (ring buffer mb_events) ---------------------------------------- */
 
@@ -81,6 +82,29 @@ struct mb_metrics_value {
 #define MB_TRACE_TO_ENDPOINT 2
 #define MB_TRACE_TO_STACK 3
 #define MB_TRACE_FROM_NETWORK 4
+#define MB_TRACE_TO_NETWORK 5   /* sent out of a node device (replies of the per-packet LB, forwarded NodePort traffic) */
+
+/* mb_event.flags */
+#define MB_EVF_REPLY_KNOWN (1 << 0) /* the datapath knows the packet's direction in its connection */
+#define MB_EVF_REPLY (1 << 1)       /* with REPLY_KNOWN: the packet is a reply */
+#define MB_EVF_NEW (1 << 2)         /* the first packet the datapath saw of this connection */
+
+/*
+ * Trace aggregation (mb_config.aggregation), Cilium's monitor-aggregation
+ * levels. Drop and policy-verdict events are never aggregated.
+ *  NONE:    a trace event for every packet at every observation point;
+ *  LOWEST:  no trace events at receive points (from-endpoint, from-network);
+ *  LOW:     LOWEST, and per connection and direction (map mb_agg4) only a
+ *           packet that is the first, carries a TCP flag not yet reported in
+ *           that direction, or comes MB_AGG interval after the last report;
+ *  MEDIUM:  LOW, with only SYN, FIN and RST counting as new flags (default);
+ *  MAXIMUM: MEDIUM without the periodic report.
+ */
+#define MB_AGG_NONE 0
+#define MB_AGG_LOWEST 1
+#define MB_AGG_LOW 2
+#define MB_AGG_MEDIUM 3
+#define MB_AGG_MAXIMUM 4
 
 /* policy verdicts (mb_event.verdict) */
 #define MB_VERDICT_ALLOWED 1
@@ -112,7 +136,36 @@ struct mb_event {
 	__u32 src_identity; /* security identity of saddr (0 when not looked up) */
 	__u32 dst_identity; /* security identity of daddr (0 when not looked up) */
 	__u32 rule_id;   /* policy: the matching entry's rule (0: none) */
-	__u32 pad2;
+	__u32 orig_daddr; /* translated by a service: the frontend's address, network order (0: not translated) */
+	__u16 orig_dport; /* with orig_daddr: the frontend's port, network order */
+	__u8 flags;       /* MB_EVF_* */
+	__u8 pad2;
+};
+
+/* --- trace aggregation state (map mb_agg4, LRU) ---------------------------- */
+/*
+ * One entry per connection, keyed by the tuple of its first packet seen (its
+ * original direction); a packet whose reversed tuple has an entry is a reply.
+ * A TCP SYN-ACK without an entry starts one keyed by its reverse (the
+ * connection began before the datapath saw it).
+ */
+#define MB_AGG_MAX (1 << 18)
+
+struct mb_agg4_key {
+	__u32 saddr; /* network order */
+	__u32 daddr;
+	__u16 sport; /* network order; 0 for ICMP */
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct mb_agg4_entry {
+	__u64 last_report_fwd_ns; /* bpf_ktime_get_ns() of the last report, original direction */
+	__u64 last_report_rev_ns; /* ... reply direction */
+	__u8 flags_seen_fwd;      /* TCP flags reported so far, original direction */
+	__u8 flags_seen_rev;      /* ... reply direction */
+	__u8 pad[6];
 };
 
 /* --- services: load balancing (maps mb_lb4_*) ------------------------------ */
@@ -376,6 +429,9 @@ struct mb_pct4_entry {
 
 #define MB_CFG_F_POLICY_AUDIT (1 << 0) /* audit mode for every endpoint of the node */
 #define MB_CFG_F_HOST_POLICY (1 << 1)  /* judge traffic from the node to its endpoints (default: always allowed) */
+#define MB_CFG_F_NO_TRACE (1 << 2)     /* emit no trace events (--bpf-events-trace-enabled=false) */
+#define MB_CFG_F_NO_DROP (1 << 3)      /* emit no drop events (they are still counted in mb_metrics) */
+#define MB_CFG_F_NO_POLICY (1 << 4)    /* emit no policy-verdict events */
 
 struct mb_config {
 	__u32 node_ip4;      /* SNAT address for external traffic, network order */
@@ -383,6 +439,9 @@ struct mb_config {
 	__u16 snat_port_min; /* SNAT port range, host order */
 	__u16 snat_port_max;
 	__u32 flags;         /* MB_CFG_F_* */
+	__u8 aggregation;    /* MB_AGG_* */
+	__u8 pad;
+	__u16 agg_interval_s; /* LOW, MEDIUM: report an active connection direction at least this often (seconds) */
 };
 
 #endif /* MEMBRANE_ABI_H */

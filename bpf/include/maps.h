@@ -125,4 +125,13 @@ struct {
 	__type(value, struct mb_pct4_entry);
 } mb_pct4 SEC(".maps");
 
+/* --- observability --------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_AGG_MAX);
+	__type(key, struct mb_agg4_key);
+	__type(value, struct mb_agg4_entry);
+} mb_agg4 SEC(".maps");
+
 #endif /* MEMBRANE_MAPS_H */

@@ -6,6 +6,7 @@ import { DEFAULT_NODE_PORT_RANGE } from '../k8s/service.ts';
 import { MAGLEV_DEFAULT_TABLE_SIZE } from '../service/maglev.ts';
 import { DEFAULT_BPF_DIR, DEFAULT_PIN_DIR } from '../datapath/datapath.ts';
 import { DEFAULT_SOCKET } from './api-types.ts';
+import type { AggregationLevel } from '../datapath/abi.ts';
 
 export interface AgentConfig {
   nodeName: string;
@@ -37,6 +38,18 @@ export interface AgentConfig {
   policyAuditMode: boolean;
   /** Traffic from the node to its endpoints: 'always' allowed (default, as Cilium), or judged by 'policy' like any other source. */
   allowLocalhost: 'always' | 'policy';
+  /** Trace aggregation in the datapath (Cilium's monitor-aggregation): none, lowest, low, medium (default), maximum. */
+  monitorAggregation: AggregationLevel;
+  /** low/medium: an active connection direction is reported at least this often (seconds). */
+  monitorAggregationInterval: number;
+  /** Which events the datapath emits (drops are counted in mb_metrics either way). */
+  bpfEvents: { trace: boolean; drop: boolean; policyVerdict: boolean };
+  /** Flows kept in the agent's ring for `membrane observe --last` (Hubble's event buffer capacity). */
+  flowBufferSize: number;
+  /** Prometheus metrics on HOST:PORT (loopback of the agent's netns by default); '' = off. */
+  prometheusServeAddr: string;
+  /** The web UI on HOST:PORT (loopback by default); '' = off. */
+  uiServeAddr: string;
 }
 
 export const DEFAULT_POD_CIDR = '10.200.0.0/24';
@@ -67,5 +80,11 @@ export function defaultConfig(): AgentConfig {
     cgroupRoot: defaultCgroupRoot(),
     policyAuditMode: false,
     allowLocalhost: 'always',
+    monitorAggregation: 'medium',
+    monitorAggregationInterval: 5,
+    bpfEvents: { trace: true, drop: true, policyVerdict: true },
+    flowBufferSize: 4095,
+    prometheusServeAddr: '127.0.0.1:9962',
+    uiServeAddr: '127.0.0.1:12000',
   };
 }

@@ -13,7 +13,7 @@ import { Ipam } from '../endpoint/ipam.ts';
 import { EndpointManager } from '../endpoint/manager.ts';
 import { ensureNodeNetwork, nodeNetworkSpec, resolveDevices, type NodeDevice } from '../endpoint/node-network.ts';
 import { run } from '../endpoint/exec.ts';
-import { MB_ID_INIT } from '../datapath/abi.ts';
+import { AGGREGATION_LEVELS, MB_CFG_F_NO_DROP, MB_CFG_F_NO_POLICY, MB_CFG_F_NO_TRACE, MB_ID_INIT } from '../datapath/abi.ts';
 import { LocalStore } from '../kvstore/local.ts';
 import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
 import { ServiceManager } from '../service/manager.ts';
@@ -45,6 +45,11 @@ export interface Agent {
 /** SNAT ports for external traffic: above the default ephemeral range (32768-60999), so they never meet the node's own sockets. */
 export const SNAT_PORTS = { min: 61000, max: 65535 } as const;
 
+/** mb_config flags that turn event kinds off. */
+export function eventConfigFlags(e: AgentConfig['bpfEvents']): number {
+  return (e.trace ? 0 : MB_CFG_F_NO_TRACE) | (e.drop ? 0 : MB_CFG_F_NO_DROP) | (e.policyVerdict ? 0 : MB_CFG_F_NO_POLICY);
+}
+
 /**
  * The service datapath's attach points: socket LB on the cgroup, tc (and
  * XDP) on the node devices, and the node facts the programs read.
@@ -60,7 +65,9 @@ async function attachLoadBalancer(config: AgentConfig, datapath: Datapath, log: 
     maglev_size: config.maglevTableSize,
     snat_port_min: SNAT_PORTS.min,
     snat_port_max: SNAT_PORTS.max,
-    flags: policyConfigFlags({ auditMode: config.policyAuditMode, allowLocalhost: config.allowLocalhost }),
+    flags: policyConfigFlags({ auditMode: config.policyAuditMode, allowLocalhost: config.allowLocalhost }) | eventConfigFlags(config.bpfEvents),
+    aggregation: AGGREGATION_LEVELS.indexOf(config.monitorAggregation),
+    agg_interval_s: config.monitorAggregationInterval,
   });
   if (devices.length === 0) log.warn('no device for external traffic (no --devices and no default route): NodePort, LoadBalancer and externalIPs are served to this node and its pods only');
   log.info('load balancer attached', { devices: devices.map((d) => d.name), nodeIp, acceleration: config.lbAcceleration, mode: config.lbMode, cgroup: config.cgroupRoot });

@@ -6,6 +6,7 @@ import { isPrime } from '../service/maglev.ts';
 import { parseCidr4 } from '../net/ip4.ts';
 import { isIPv4 } from '../k8s/service.ts';
 import type { Command } from './command.ts';
+import { AGGREGATION_LEVELS, type AggregationLevel } from '../datapath/abi.ts';
 
 type ServiceOptions = Pick<AgentConfig, 'serviceCidr' | 'nodePortRange' | 'devices' | 'nodeIp' | 'lbAcceleration' | 'lbMode' | 'maglevTableSize' | 'cgroupRoot'>;
 
@@ -39,6 +40,42 @@ export function parseServiceOptions(values: Record<string, unknown>): ServiceOpt
 
 const d = defaultConfig();
 
+type ObserveOptions = Pick<AgentConfig, 'monitorAggregation' | 'monitorAggregationInterval' | 'bpfEvents' | 'flowBufferSize' | 'prometheusServeAddr' | 'uiServeAddr'>;
+
+/** The observability flags (Cilium's and Hubble's names where they have one), each checked. */
+export function parseObserveOptions(values: Record<string, unknown>): ObserveOptions {
+  const str = (k: string, dflt: string) => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
+  const bool = (k: string, dflt: boolean) => {
+    const v = str(k, String(dflt));
+    if (v !== 'true' && v !== 'false') throw new InputError(`--${k}`, `'${v}' is not 'true' or 'false'`);
+    return v === 'true';
+  };
+  const int = (k: string, dflt: number, min: number, max: number) => {
+    const v = Number(str(k, String(dflt)));
+    if (!Number.isInteger(v) || v < min || v > max) throw new InputError(`--${k}`, `'${String(values[k])}' is not an integer between ${min} and ${max}`);
+    return v;
+  };
+  const level = str('monitor-aggregation', d.monitorAggregation);
+  if (!(AGGREGATION_LEVELS as readonly string[]).includes(level)) throw new InputError('--monitor-aggregation', `'${level}' is not one of ${AGGREGATION_LEVELS.join(', ')}`);
+  const addr = (k: string, dflt: string) => {
+    const v = str(k, dflt);
+    if (v !== '' && !/^(\d{1,3}(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/.test(v)) throw new InputError(`--${k}`, `'${v}' is not HOST:PORT (e.g. 127.0.0.1:9962), or '' to turn it off`);
+    return v;
+  };
+  return {
+    monitorAggregation: level as AggregationLevel,
+    monitorAggregationInterval: int('monitor-aggregation-interval', d.monitorAggregationInterval, 1, 3600),
+    bpfEvents: {
+      trace: bool('bpf-events-trace-enabled', d.bpfEvents.trace),
+      drop: bool('bpf-events-drop-enabled', d.bpfEvents.drop),
+      policyVerdict: bool('bpf-events-policy-verdict-enabled', d.bpfEvents.policyVerdict),
+    },
+    flowBufferSize: int('flow-buffer-size', d.flowBufferSize, 1, 1 << 22),
+    prometheusServeAddr: addr('prometheus-serve-addr', d.prometheusServeAddr),
+    uiServeAddr: addr('ui-serve-addr', d.uiServeAddr),
+  };
+}
+
 /** The agent's config from its flags: defaults, then every flag given, each checked. */
 export function agentConfig(values: Record<string, unknown>): AgentConfig {
   const str = (k: string, dflt: string) => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
@@ -51,6 +88,7 @@ export function agentConfig(values: Record<string, unknown>): AgentConfig {
   return {
     ...d,
     ...parseServiceOptions(values),
+    ...parseObserveOptions(values),
     nodeName: str('node-name', d.nodeName),
     socket: str('socket', d.socket),
     podCidr: str('pod-cidr', d.podCidr),
@@ -93,6 +131,14 @@ restarted agent picks up where it left off.`,
     'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup-v2 directory whose processes get socket LB', default: d.cgroupRoot },
     'policy-audit-mode': { type: 'boolean', help: 'report policy denials (verdict AUDIT) instead of dropping, on every endpoint' },
     'allow-localhost': { type: 'string', value: 'MODE', help: "traffic from this node to its pods: 'always' allowed, or judged by 'policy'", default: d.allowLocalhost },
+    'monitor-aggregation': { type: 'string', value: 'LEVEL', help: `trace events per connection: ${AGGREGATION_LEVELS.join(', ')} (docs/observability.md)`, default: d.monitorAggregation },
+    'monitor-aggregation-interval': { type: 'string', value: 'SECONDS', help: 'low/medium: report an active connection at least this often', default: String(d.monitorAggregationInterval) },
+    'bpf-events-trace-enabled': { type: 'string', value: 'BOOL', help: 'emit trace events from the datapath', default: 'true' },
+    'bpf-events-drop-enabled': { type: 'string', value: 'BOOL', help: 'emit drop events (drops are counted either way)', default: 'true' },
+    'bpf-events-policy-verdict-enabled': { type: 'string', value: 'BOOL', help: 'emit policy-verdict events', default: 'true' },
+    'flow-buffer-size': { type: 'string', value: 'N', help: 'flows kept for membrane observe --last', default: String(d.flowBufferSize) },
+    'prometheus-serve-addr': { type: 'string', value: 'HOST:PORT', help: "Prometheus metrics ('' = off)", default: d.prometheusServeAddr },
+    'ui-serve-addr': { type: 'string', value: 'HOST:PORT', help: "web UI: service map and flows ('' = off)", default: d.uiServeAddr },
   },
   async run({ values }) {
     const config = agentConfig(values);

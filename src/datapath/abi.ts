@@ -63,6 +63,7 @@ export const DROP_REASONS: Record<number, string> = {
   8: 'FIB_LOOKUP_FAILED',
   9: 'POLICY_DENIED',
   10: 'POLICY_DENY',
+  11: 'CT_MAP_INSERTION_FAILED',
 };
 export const MB_DROP_NO_SERVICE = 5;
 export const MB_DROP_NAT_NO_PORT = 6;
@@ -70,6 +71,7 @@ export const MB_DROP_NO_LOCAL_BACKEND = 7;
 export const MB_DROP_FIB_FAIL = 8;
 export const MB_DROP_POLICY = 9;
 export const MB_DROP_POLICY_DENY = 10;
+export const MB_DROP_CT_FULL = 11;
 /** Metrics reason for events the ring buffer could not take (events.h). */
 export const MB_METRIC_EVENT_LOST = 0xff;
 
@@ -90,7 +92,22 @@ export const TRACE_POINTS: Record<number, string> = {
   2: 'to-endpoint',
   3: 'to-stack',
   4: 'from-network',
+  5: 'to-network',
 };
+export const MB_TRACE_FROM_ENDPOINT = 1;
+export const MB_TRACE_TO_ENDPOINT = 2;
+export const MB_TRACE_TO_STACK = 3;
+export const MB_TRACE_FROM_NETWORK = 4;
+export const MB_TRACE_TO_NETWORK = 5;
+
+/** mb_event.flags */
+export const MB_EVF_REPLY_KNOWN = 1 << 0;
+export const MB_EVF_REPLY = 1 << 1;
+export const MB_EVF_NEW = 1 << 2;
+
+/** mb_config.aggregation: Cilium's monitor-aggregation levels (abi.h). */
+export const AGGREGATION_LEVELS = ['none', 'lowest', 'low', 'medium', 'maximum'] as const;
+export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
 
 export interface RawEvent {
   ts_ns: bigint;
@@ -110,6 +127,9 @@ export interface RawEvent {
   src_identity: number;
   dst_identity: number;
   rule_id: number;
+  orig_daddr: string;
+  orig_dport: number;
+  flags: number;
 }
 export const event = struct<RawEvent>('mb_event', [
   ['ts_ns', 'u64'],
@@ -129,7 +149,42 @@ export const event = struct<RawEvent>('mb_event', [
   ['src_identity', 'u32'],
   ['dst_identity', 'u32'],
   ['rule_id', 'u32'],
-  ['pad2', { pad: 4 }],
+  ['orig_daddr', 'ip4'],
+  ['orig_dport', 'be16'],
+  ['flags', 'u8'],
+  ['pad2', { pad: 1 }],
+]);
+
+// --- trace aggregation (mb_agg4) ----------------------------------------------
+
+export interface Agg4Key {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: number;
+}
+export const agg4Key = struct<Agg4Key>('mb_agg4_key', [
+  ['saddr', 'ip4'],
+  ['daddr', 'ip4'],
+  ['sport', 'be16'],
+  ['dport', 'be16'],
+  ['proto', 'u8'],
+  ['pad', { pad: 3 }],
+]);
+
+export interface Agg4Entry {
+  last_report_fwd_ns: bigint;
+  last_report_rev_ns: bigint;
+  flags_seen_fwd: number;
+  flags_seen_rev: number;
+}
+export const agg4Entry = struct<Agg4Entry>('mb_agg4_entry', [
+  ['last_report_fwd_ns', 'u64'],
+  ['last_report_rev_ns', 'u64'],
+  ['flags_seen_fwd', 'u8'],
+  ['flags_seen_rev', 'u8'],
+  ['pad', { pad: 6 }],
 ]);
 
 // --- services -------------------------------------------------------------
@@ -443,6 +498,9 @@ export const pct4Entry = struct<Pct4Entry>('mb_pct4_entry', [
 
 export const MB_CFG_F_POLICY_AUDIT = 1 << 0;
 export const MB_CFG_F_HOST_POLICY = 1 << 1;
+export const MB_CFG_F_NO_TRACE = 1 << 2;
+export const MB_CFG_F_NO_DROP = 1 << 3;
+export const MB_CFG_F_NO_POLICY = 1 << 4;
 
 export interface NodeConfig {
   node_ip4: string;
@@ -450,6 +508,9 @@ export interface NodeConfig {
   snat_port_min: number;
   snat_port_max: number;
   flags: number;
+  /** MB_AGG_*: the index in AGGREGATION_LEVELS. */
+  aggregation: number;
+  agg_interval_s: number;
 }
 export const nodeConfig = struct<NodeConfig>('mb_config', [
   ['node_ip4', 'ip4'],
@@ -457,6 +518,9 @@ export const nodeConfig = struct<NodeConfig>('mb_config', [
   ['snat_port_min', 'u16'],
   ['snat_port_max', 'u16'],
   ['flags', 'u32'],
+  ['aggregation', 'u8'],
+  ['pad', { pad: 1 }],
+  ['agg_interval_s', 'u16'],
 ]);
 
 export interface U32Key {
@@ -469,5 +533,5 @@ export const ALL_CODECS = [
   endpointKey, endpointInfo, metricsKey, metricsValue, event,
   lb4Key, lb4Service, lb4BackendKey, lb4Backend, lb4RevnatKey, lb4Revnat,
   lb4AffinityKey, lb4Affinity, sock4RevnatKey, sock4Revnat, ct4Key, ct4Entry, nodeConfig,
-  ipcacheKey, ipcacheEntry, policyKey, policyEntry, pct4Key, pct4Entry,
+  ipcacheKey, ipcacheEntry, policyKey, policyEntry, pct4Key, pct4Entry, agg4Key, agg4Entry,
 ];

@@ -8,12 +8,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ct4Entry, ct4Key, endpointInfo, ipcacheEntry, ipcacheKey, pct4Entry, pct4Key, policyEntry, policyKey, endpointKey, lb4Affinity, lb4AffinityKey, lb4Backend, lb4BackendKey, lb4Key, lb4Revnat,
+  agg4Entry, agg4Key, ct4Entry, ct4Key, endpointInfo, ipcacheEntry, ipcacheKey, pct4Entry, pct4Key, policyEntry, policyKey, endpointKey, lb4Affinity, lb4AffinityKey, lb4Backend, lb4BackendKey, lb4Key, lb4Revnat,
   lb4RevnatKey, lb4Service, metricsKey, metricsValue, nodeConfig, sock4Revnat, sock4RevnatKey, u32Key,
   type Ct4Entry, type Ct4Key, type EndpointInfo, type EndpointKey, type Lb4Affinity, type Lb4AffinityKey, type Lb4Backend,
   type Lb4BackendKey, type Lb4Key, type Lb4Revnat, type Lb4RevnatKey, type Lb4Service, type MetricsKey, type MetricsValue,
   type NodeConfig, type Sock4Revnat, type Sock4RevnatKey, type U32Key, type IpcacheEntry, type IpcacheKey, type Pct4Entry,
-  type Pct4Key, type PolicyEntry, type PolicyKey,
+  type Pct4Key, type PolicyEntry, type PolicyKey, type Agg4Entry, type Agg4Key,
 } from './abi.ts';
 import { cgroupLinkEnsure, cgroupLinkRemove, CGROUP_ATTACH, type CgroupHook } from './cgroup.ts';
 import { lib } from './libbpf.ts';
@@ -29,7 +29,7 @@ export const DEFAULT_BPF_DIR = path.resolve(path.dirname(fileURLToPath(import.me
 export const PINNED_MAPS = [
   'mb_lxc', 'mb_metrics', 'mb_events',
   'mb_lb4_svc', 'mb_lb4_backend', 'mb_lb4_revnat', 'mb_lb4_maglev', 'mb_lb4_affinity', 'mb_sock4_revnat', 'mb_ct4', 'mb_config',
-  'mb_ipcache', 'mb_policy', 'mb_pct4',
+  'mb_ipcache', 'mb_policy', 'mb_pct4', 'mb_agg4',
 ] as const;
 
 /** Socket-LB programs of bpf_sock.o, by cgroup hook. */
@@ -71,6 +71,8 @@ export class Datapath {
   readonly policy: BpfMap<PolicyKey, PolicyEntry>;
   /** Connections that policy allowed (LRU); written by the datapath. */
   readonly policyConntrack: BpfMap<Pct4Key, Pct4Entry>;
+  /** Trace aggregation state per connection (LRU); written by the datapath. */
+  readonly aggregation: BpfMap<Agg4Key, Agg4Entry>;
   /** Outer map of the Maglev tables (hash of maps: rev_nat_id -> array fd). */
   readonly maglevFd: number;
   readonly eventsFd: number;
@@ -102,6 +104,7 @@ export class Datapath {
     this.ipcache = new BpfMap(lxc.mapFd('mb_ipcache'), 'mb_ipcache', ipcacheKey, ipcacheEntry);
     this.policy = new BpfMap(lxc.mapFd('mb_policy'), 'mb_policy', policyKey, policyEntry);
     this.policyConntrack = new BpfMap(lxc.mapFd('mb_pct4'), 'mb_pct4', pct4Key, pct4Entry);
+    this.aggregation = new BpfMap(lxc.mapFd('mb_agg4'), 'mb_agg4', agg4Key, agg4Entry);
     this.maglevFd = lxc.mapFd('mb_lb4_maglev');
     this.eventsFd = lxc.mapFd('mb_events');
     this.#fromEndpointFd = lxc.programFd('from_endpoint');
@@ -189,7 +192,7 @@ export class Datapath {
 
   mapFill(): MapFill[] {
     const fill: MapFill[] = [];
-    for (const m of [this.endpoints, this.metrics, this.lbServices, this.lbBackends, this.lbRevnat, this.lbAffinity, this.sockRevnat, this.conntrack, this.ipcache, this.policy, this.policyConntrack]) {
+    for (const m of [this.endpoints, this.metrics, this.lbServices, this.lbBackends, this.lbRevnat, this.lbAffinity, this.sockRevnat, this.conntrack, this.ipcache, this.policy, this.policyConntrack, this.aggregation]) {
       const info: MapInfo = m.info();
       fill.push({ name: m.name, entries: m.count(), maxEntries: info.maxEntries });
     }

@@ -7,7 +7,7 @@ test('decodes a drop event from its wire layout', () => {
   const buf = event.encode({
     ts_ns: 5_000_000n, type: 1, subtype: 1, source: 0, ifindex: 7,
     saddr: '10.200.0.9', daddr: '10.200.0.3', sport: 40000, dport: 80, proto: 6, tcp_flags: 2, len: 60,
-    dir: 1, verdict: 0, src_identity: 0, dst_identity: 0, rule_id: 0,
+    dir: 1, verdict: 0, src_identity: 0, dst_identity: 0, rule_id: 0, orig_daddr: "0.0.0.0", orig_dport: 0, flags: 0,
   });
   const ev = decodeEvent(buf, (ns) => Number(ns / 1_000_000n));
   assert.equal(ev.type, 'drop');
@@ -22,7 +22,7 @@ test('decodes a policy verdict with its direction, identities and rule', () => {
   const buf = event.encode({
     ts_ns: 1n, type: 3, subtype: 2, source: 12, ifindex: 7,
     saddr: '10.200.0.9', daddr: '10.200.0.3', sport: 40000, dport: 80, proto: 17, tcp_flags: 0, len: 60,
-    dir: 2, verdict: 2, src_identity: 300, dst_identity: 301, rule_id: 9,
+    dir: 2, verdict: 2, src_identity: 300, dst_identity: 301, rule_id: 9, orig_daddr: "0.0.0.0", orig_dport: 0, flags: 0,
   });
   const ev = decodeEvent(buf, () => 0);
   assert.equal(ev.type, 'policy-verdict');

@@ -268,7 +268,7 @@ function podFlags(p: Pod, flags: number): void {
 }
 
 function nodeConfig(flags: number): void {
-  dp.writeNodeConfig({ node_ip4: UPLINK_IP, maglev_size: 251, snat_port_min: 0, snat_port_max: 0, flags });
+  dp.writeNodeConfig({ node_ip4: UPLINK_IP, maglev_size: 251, snat_port_min: 0, snat_port_max: 0, flags, aggregation: 0, agg_interval_s: 5 });
 }
 
 /** The ipcache as the agent would write it: pods, the node's addresses (host), the policy CIDR (world). */
