@@ -11,13 +11,14 @@ import { installCniCommand } from './install-cni.ts';
 import { sandboxCommand } from './sandbox.ts';
 import { serviceCommand } from './service.ts';
 import { statusCommand } from './status.ts';
+import { uiCommand } from './ui.ts';
 
 const root: Command = {
   name: 'membrane',
   summary: 'Membrane: eBPF networking, load balancing, policy and observability for containers',
   usage: 'membrane COMMAND [options]',
   description: "Run 'membrane COMMAND --help' for a command's options.",
-  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, policyCommand, identityCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand],
+  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, policyCommand, identityCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand, uiCommand],
 };
 
 async function main(argv: string[]): Promise<number> {
