@@ -1,4 +1,6 @@
-// A tiny JSON router for the agent's REST API on its unix socket.
+// A tiny JSON router for the agent's REST API on its unix socket. A handler
+// returns a value (sent as JSON) or a StreamResponse (sent as it is written,
+// chunked, until the handler is done or the client goes away).
 import type http from 'node:http';
 import { MembraneError } from '../errors.ts';
 
@@ -11,6 +13,34 @@ export interface Request {
 }
 
 export type Handler = (req: Request) => Promise<unknown> | unknown;
+
+/** Where a streaming handler writes. */
+export interface StreamSink {
+  /** Queues text on the socket; false when the socket's buffer is full (await drained()). */
+  write(text: string): boolean;
+  /** Resolves when the socket's buffer has drained, or the client has gone. */
+  drained(): Promise<void>;
+  /** Aborted when the client closes the connection (or the server shuts down). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A response that is written over time (NDJSON flows, logs). The status and
+ * headers go out first; `run` writes and returns when the response is
+ * complete (or the client has gone: `sink.signal`). An error thrown by `run`
+ * after that cuts the connection, so the client sees a truncated response,
+ * never a half-written line followed by a success.
+ */
+export class StreamResponse {
+  readonly contentType: string;
+  readonly run: (sink: StreamSink) => Promise<void> | void;
+  readonly status: number;
+  constructor(contentType: string, run: (sink: StreamSink) => Promise<void> | void, status = 200) {
+    this.contentType = contentType;
+    this.run = run;
+    this.status = status;
+  }
+}
 
 interface Route {
   method: string;
@@ -43,6 +73,7 @@ export class Router {
       if (!match) throw new MembraneError('NOT_FOUND', `no API route ${req.method} ${url.pathname}`);
       const body = await readBody(req);
       payload = await match.route.handler({ method: req.method ?? 'GET', path: url.pathname, params: match.params, query: url.searchParams, body });
+      if (payload instanceof StreamResponse) return await stream(payload, res);
     } catch (err) {
       const e = err instanceof MembraneError ? err : new MembraneError('INTERNAL', (err as Error).message ?? String(err), { cause: err });
       status = STATUS[e.code] ?? 500;
@@ -65,6 +96,36 @@ export class Router {
       if (ok) return { route, params };
     }
     return undefined;
+  }
+}
+
+async function stream(s: StreamResponse, res: http.ServerResponse): Promise<void> {
+  const ac = new AbortController();
+  const gone = () => ac.abort();
+  res.once('close', gone);
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+    waiters.clear();
+  };
+  res.on('drain', wake);
+  ac.signal.addEventListener('abort', wake, { once: true });
+  const sink: StreamSink = {
+    write: (text) => (ac.signal.aborted ? false : res.write(text)),
+    drained: () => (ac.signal.aborted || !res.writableNeedDrain ? Promise.resolve() : new Promise<void>((r) => waiters.add(r))),
+    signal: ac.signal,
+  };
+  res.writeHead(s.status, { 'content-type': s.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.flushHeaders();
+  try {
+    await s.run(sink);
+    if (!ac.signal.aborted) res.end();
+  } catch {
+    res.destroy();
+  } finally {
+    res.off('close', gone);
+    res.off('drain', wake);
+    wake();
   }
 }
 
