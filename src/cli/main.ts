@@ -8,6 +8,7 @@ import { endpointCommand } from './endpoint.ts';
 import { identityCommand } from './identity.ts';
 import { policyCommand } from './policy.ts';
 import { installCniCommand } from './install-cni.ts';
+import { observeCommand } from './observe.ts';
 import { sandboxCommand } from './sandbox.ts';
 import { serviceCommand } from './service.ts';
 import { statusCommand } from './status.ts';
@@ -18,7 +19,7 @@ const root: Command = {
   summary: 'Membrane: eBPF networking, load balancing, policy and observability for containers',
   usage: 'membrane COMMAND [options]',
   description: "Run 'membrane COMMAND --help' for a command's options.",
-  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, policyCommand, identityCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand, uiCommand],
+  sub: [agentCommand, statusCommand, endpointCommand, serviceCommand, policyCommand, identityCommand, observeCommand, applyCommand, deleteCommand, bpfCommand, installCniCommand, sandboxCommand, uiCommand],
 };
 
 async function main(argv: string[]): Promise<number> {
