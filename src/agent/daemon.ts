@@ -13,9 +13,11 @@ import { Ipam } from '../endpoint/ipam.ts';
 import { EndpointManager } from '../endpoint/manager.ts';
 import { ensureNodeNetwork, nodeNetworkSpec, resolveDevices, type NodeDevice } from '../endpoint/node-network.ts';
 import { run } from '../endpoint/exec.ts';
-import { AGGREGATION_LEVELS, MB_CFG_F_NO_DROP, MB_CFG_F_NO_POLICY, MB_CFG_F_NO_TRACE, MB_ID_INIT } from '../datapath/abi.ts';
+import { AGGREGATION_LEVELS, MB_CFG_F_NO_DROP, MB_CFG_F_NO_POLICY, MB_CFG_F_NO_TRACE, MB_ID_INIT, MB_METRIC_EVENT_LOST } from '../datapath/abi.ts';
 import { LocalStore } from '../kvstore/local.ts';
-import { decodeEvent, EventLog, monotonicToWall } from '../observe/events.ts';
+import { agentEnricher } from '../observe/enrich.ts';
+import { EventLog } from '../observe/events.ts';
+import { FlowPipeline } from '../observe/pipeline.ts';
 import { ServiceManager } from '../service/manager.ts';
 import { PolicyManager, policyConfigFlags } from '../policy/manager.ts';
 import { buildApi } from './api.ts';
@@ -30,7 +32,10 @@ export interface Agent {
   readonly datapath: Datapath;
   readonly endpoints: EndpointManager;
   readonly store: LocalStore;
+  /** GET /v1/events: the last datapath events (fed by `flows`, from the same decode). */
   readonly events: EventLog;
+  /** Flows: decoded, enriched events in a ring of --flow-buffer-size, live subscribers, counters (src/observe/pipeline.ts). */
+  readonly flows: FlowPipeline;
   readonly ipam: Ipam;
   readonly log: Logger;
   /** The node devices with the per-packet LB, and the NodePort/SNAT address ('' when none). */
@@ -134,16 +139,30 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     allowLocalhost: config.allowLocalhost,
   });
 
+  // [observe] ring buffer → flows (enriched from the managers above) → flow ring, /v1/events, subscribers.
   const events = new EventLog();
-  const toWall = monotonicToWall();
-  const reader = new RingBufferReader(
-    datapath.eventsFd,
-    (buf) => {
-      const ev = decodeEvent(buf, toWall);
-      events.add(ev);
-      if (ev.type === 'drop') log.debug('datapath drop', { reason: ev.reason, src: ev.saddr, dst: ev.daddr, proto: ev.proto });
+  const flows = new FlowPipeline({
+    nodeName: config.nodeName,
+    capacity: config.flowBufferSize,
+    enricher: agentEnricher({ endpoints, policy, services, lb }),
+    events,
+  });
+  if (config.logLevel === 'debug') {
+    flows.subscribe((rec) => {
+      if ('flow' in rec && rec.flow.event_type.type === 1) log.debug('datapath drop', { reason: rec.flow.drop_reason_desc, src: rec.flow.IP.source, dst: rec.flow.IP.destination, summary: rec.flow.Summary });
+    });
+  }
+  const reader = new RingBufferReader(datapath.eventsFd, (buf) => flows.handleRecord(buf), {
+    onError: (err) => log.error('bad datapath event', { err: err as Error }),
+  });
+  flows.startLostPoll(
+    () => {
+      let lost = 0n;
+      for (const [k, perCpu] of datapath.metrics.entriesPerCpu()) if (k.reason === MB_METRIC_EVENT_LOST) for (const v of perCpu) lost += v.packets;
+      return lost;
     },
-    { onError: (err) => log.error('bad datapath event', { err: err as Error }) },
+    1000,
+    (err) => log.warn('cannot read the lost-events counter', { err: err as Error }),
   );
 
   const agent: Agent = {
@@ -154,6 +173,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     endpoints,
     store,
     events,
+    flows,
     ipam,
     log,
     lb,
@@ -165,6 +185,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       unwatch();
       await services.stop(); // [services]
       policy.stop();
+      flows.stop();
       reader.close();
       await store.close();
       datapath.close();

@@ -47,11 +47,46 @@ function reasonOf(type: EventType, subtype: number): string {
   return names[subtype] ?? `code ${subtype}`;
 }
 
-export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): DecodedEvent {
-  const e: RawEvent = eventCodec.decode(buf);
+/** The event's IP addresses as dotted quads (buffer bytes are in network order). */
+function ip4At(buf: Buffer, off: number): string {
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+}
+
+/**
+ * mb_event → RawEvent, by hand (the generic codec is several times slower and
+ * this runs once per ring-buffer record). Same result as abi.ts' `event.decode`.
+ */
+export function decodeRaw(buf: Buffer): RawEvent {
+  if (buf.length < eventCodec.size) throw new RangeError(`mb_event: ${buf.length} bytes, expected ${eventCodec.size}`);
+  return {
+    ts_ns: buf.readBigUInt64LE(0),
+    type: buf[8]!,
+    subtype: buf[9]!,
+    source: buf.readUInt16LE(10),
+    ifindex: buf.readUInt32LE(12),
+    saddr: ip4At(buf, 16),
+    daddr: ip4At(buf, 20),
+    sport: buf.readUInt16BE(24),
+    dport: buf.readUInt16BE(26),
+    proto: buf[28]!,
+    tcp_flags: buf[29]!,
+    dir: buf[30]!,
+    verdict: buf[31]!,
+    len: buf.readUInt32LE(32),
+    src_identity: buf.readUInt32LE(36),
+    dst_identity: buf.readUInt32LE(40),
+    rule_id: buf.readUInt32LE(44),
+    orig_daddr: ip4At(buf, 48),
+    orig_dport: buf.readUInt16BE(52),
+    flags: buf[54]!,
+  };
+}
+
+/** The GET /v1/events form of a decoded event. */
+export function describeEvent(e: RawEvent, time: string): DecodedEvent {
   const type = typeOf(e);
   const out: DecodedEvent = {
-    time: new Date(monoToWall(e.ts_ns)).toISOString(),
+    time,
     type,
     reason: reasonOf(type, e.subtype),
     source: e.source,
@@ -72,6 +107,11 @@ export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): De
   return out;
 }
 
+export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): DecodedEvent {
+  const e = decodeRaw(buf);
+  return describeEvent(e, new Date(monoToWall(e.ts_ns)).toISOString());
+}
+
 /**
  * bpf_ktime_get_ns() is CLOCK_MONOTONIC; map it to wall-clock time with the
  * offset between the two clocks measured once.
@@ -82,9 +122,64 @@ export function monotonicToWall(): (ns: bigint) => number {
   return (ns: bigint) => Number(ns / 1000n) / 1000 + offset;
 }
 
+/**
+ * Monotonic event times → wall-clock RFC 3339 with nanoseconds
+ * (`2024-11-22T10:01:02.123456789Z`), cheaply: the offset between the clocks
+ * is kept as whole seconds + nanoseconds, and the date part is formatted once
+ * per second. `resync()` measures the offset again (after a clock step).
+ * Exact while the monotonic clock is below 2^53 ns (104 days of uptime); a few
+ * nanoseconds off after that.
+ */
+export class WallClock {
+  #offSec = 0;
+  #offNs = 0;
+  #prefixSec = Number.NaN;
+  #prefix = '';
+  /** Milliseconds since the epoch of the last `format()`ed time. */
+  lastMs = 0;
+
+  constructor(offsetNs?: bigint) {
+    this.resync(offsetNs);
+  }
+
+  /** Wall minus monotonic, in ns (default: measured now). */
+  resync(offsetNs?: bigint): void {
+    const off = offsetNs ?? BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+    const sec = off / 1_000_000_000n;
+    let ns = Number(off % 1_000_000_000n);
+    let s = Number(sec);
+    if (ns < 0) {
+      ns += 1e9;
+      s -= 1;
+    }
+    this.#offSec = s;
+    this.#offNs = ns;
+  }
+
+  format(monoNs: bigint): string {
+    const t = Number(monoNs);
+    let sec = Math.floor(t / 1e9);
+    let ns = t - sec * 1e9 + this.#offNs;
+    sec += this.#offSec;
+    if (ns >= 1e9) {
+      ns -= 1e9;
+      sec += 1;
+    }
+    this.lastMs = sec * 1000 + Math.floor(ns / 1e6);
+    if (sec !== this.#prefixSec) {
+      this.#prefixSec = sec;
+      this.#prefix = new Date(sec * 1000).toISOString().slice(0, 19);
+    }
+    return `${this.#prefix}.${String(ns).padStart(9, '0')}Z`;
+  }
+}
+
+type LogEntry = DecodedEvent | { raw: RawEvent; time: string };
+
+/** The last events for GET /v1/events; raw events are described only when read. */
 export class EventLog {
   readonly capacity: number;
-  readonly #ring: DecodedEvent[] = [];
+  readonly #ring: LogEntry[] = [];
   #next = 0;
   readonly drops = new Map<string, number>();
   total = 0;
@@ -93,17 +188,30 @@ export class EventLog {
     this.capacity = capacity;
   }
 
-  add(ev: DecodedEvent): void {
+  #put(entry: LogEntry): void {
     this.total++;
-    if (ev.type === 'drop') this.drops.set(ev.reason, (this.drops.get(ev.reason) ?? 0) + 1);
-    if (this.#ring.length < this.capacity) this.#ring.push(ev);
-    else this.#ring[this.#next] = ev;
+    if (this.#ring.length < this.capacity) this.#ring.push(entry);
+    else this.#ring[this.#next] = entry;
     this.#next = (this.#next + 1) % this.capacity;
+  }
+
+  add(ev: DecodedEvent): void {
+    if (ev.type === 'drop') this.drops.set(ev.reason, (this.drops.get(ev.reason) ?? 0) + 1);
+    this.#put(ev);
+  }
+
+  /** A decoded event with its formatted time (the flow pipeline's decode, shared). */
+  addRaw(raw: RawEvent, time: string): void {
+    if (raw.type === MB_EVENT_DROP) {
+      const reason = reasonOf('drop', raw.subtype);
+      this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    }
+    this.#put({ raw, time });
   }
 
   /** The last n events, oldest first. */
   last(n: number): DecodedEvent[] {
     const ordered = this.#ring.length < this.capacity ? this.#ring : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
-    return ordered.slice(Math.max(0, ordered.length - n));
+    return ordered.slice(Math.max(0, ordered.length - n)).map((e) => ('raw' in e ? describeEvent(e.raw, e.time) : e));
   }
 }

@@ -1,10 +1,14 @@
 // Ring-buffer record → decode → enrich → Flow → flow ring → subscribers, with
 // the counters the metrics read and the kernel's lost-event count turned into
-// `lost_events` records.
-import type { RawEvent } from '../datapath/abi.ts';
+// `lost_events` records. Everything per event is synchronous and allocation-
+// light: one decode, one context (shared frozen endpoint/service objects), one
+// Flow, one record.
+import { randomUUID } from 'node:crypto';
+import { MB_DIR_EGRESS, MB_DIR_INGRESS, MB_EVENT_DROP, MB_EVENT_POLICY, MB_EVENT_TRACE, MB_EVF_NEW, MB_EVF_REPLY, POLICY_MATCHES, type RawEvent } from '../datapath/abi.ts';
 import type { Enricher } from './enrich.ts';
-import type { EventLog } from './events.ts';
-import type { FlowRecord } from './flow-types.ts';
+import { decodeRaw, WallClock, type EventLog } from './events.ts';
+import { buildFlow, PROTOCOL_LABELS, TRACE_SUBTYPE_NAMES } from './flow.ts';
+import type { Flow, FlowRecord, LostEvents } from './flow-types.ts';
 import { FlowRing, type FlowListener, type RingSelect } from './flow-ring.ts';
 
 /** A counter keyed by label values (one entry per distinct combination). */
@@ -14,66 +18,193 @@ export interface LabeledCounts<L extends string> {
   entries(): Iterable<[Record<L, string>, number]>;
 }
 
+export class LabeledCounter<L extends string> implements LabeledCounts<L> {
+  readonly labelNames: readonly L[];
+  readonly #m = new Map<string | number, { labels: Record<L, string>; value: number }>();
+  constructor(labelNames: readonly L[]) {
+    this.labelNames = labelNames;
+  }
+  /** Adds `by` to the entry `key`; `labels()` is called only for a key not seen before. */
+  inc(key: string | number, labels: () => Record<L, string>, by = 1): void {
+    const e = this.#m.get(key);
+    if (e) e.value += by;
+    else this.#m.set(key, { labels: Object.freeze(labels()), value: by });
+  }
+  *entries(): Iterable<[Record<L, string>, number]> {
+    for (const e of this.#m.values()) yield [e.labels, e.value];
+  }
+  /** The value of the entry whose labels are all `match`'s (sum over the others). */
+  get(match: Partial<Record<L, string>>): number {
+    let n = 0;
+    for (const e of this.#m.values()) if (Object.entries(match).every(([k, v]) => e.labels[k as L] === v)) n += e.value;
+    return n;
+  }
+}
+
 export interface FlowCounters {
-  /** Hubble's flows_processed_total: type Trace|Drop|PolicyVerdict, subtype (trace point, '' otherwise), verdict, protocol. */
+  /** Hubble's flows_processed_total: type Trace|Drop|PolicyVerdict, subtype (trace point, e.g. `to-endpoint`; '' otherwise), verdict, protocol. */
   flows: LabeledCounts<'type' | 'subtype' | 'verdict' | 'protocol'>;
   /** Hubble's policy_verdicts_total: direction ingress|egress, match (l3-only, l3-l4, l4-only, all, none), action forwarded|dropped|audit. */
   policyVerdicts: LabeledCounts<'direction' | 'match' | 'action'>;
-  /** New connections (first packet, not a reply) by service and backend (`ip:port`). */
+  /** New connections (the datapath's first packet of a connection, MB_EVF_NEW) to a service, by service and backend (`ip:port`, '' when not translated yet). */
   newConnections: LabeledCounts<'namespace' | 'service' | 'backend'>;
-  /** lost_events records by source (PERF_EVENT_RING_BUFFER …) and the events they stand for. */
+  /** Events lost, by source (PERF_EVENT_RING_BUFFER: the kernel ring buffer; HUBBLE_RING_BUFFER: slow API clients). */
   lostEvents: LabeledCounts<'source'>;
-  /** Records decoded (flows) since start. */
+  /** Flows decoded since start. */
   readonly processed: number;
 }
+
+export type LostSource = LostEvents['source'];
 
 export interface FlowPipelineOptions {
   nodeName: string;
   /** Flow buffer capacity (--flow-buffer-size). */
   capacity: number;
   enricher: Enricher;
-  /** Monotonic ns (bpf_ktime_get_ns) → wall clock; default: measured now. */
-  clock?: { wallNs(monoNs: bigint): bigint } ;
-  /** The legacy event log behind GET /v1/events, fed from the same decode. */
+  /** Monotonic → wall clock (default: measured now). */
+  clock?: WallClock;
+  /** The event log behind GET /v1/events, fed from the same decode. */
   events?: EventLog;
+}
+
+const TYPE_LABELS: Record<number, string> = { [MB_EVENT_DROP]: 'Drop', [MB_EVENT_TRACE]: 'Trace', [MB_EVENT_POLICY]: 'PolicyVerdict' };
+const VERDICT_INDEX: Record<Flow['verdict'], number> = { VERDICT_UNKNOWN: 0, FORWARDED: 1, DROPPED: 2, AUDIT: 3 };
+
+class Counters implements FlowCounters {
+  readonly flows = new LabeledCounter(['type', 'subtype', 'verdict', 'protocol'] as const);
+  readonly policyVerdicts = new LabeledCounter(['direction', 'match', 'action'] as const);
+  readonly newConnections = new LabeledCounter(['namespace', 'service', 'backend'] as const);
+  readonly lostEvents = new LabeledCounter(['source'] as const);
+  processed = 0;
+
+  count(e: RawEvent, f: Flow): void {
+    this.processed++;
+    const v = VERDICT_INDEX[f.verdict];
+    this.flows.inc(((e.type * 256 + e.subtype) * 256 + e.proto) * 4 + v, () => ({
+      type: TYPE_LABELS[e.type] ?? `type ${e.type}`,
+      subtype: e.type === MB_EVENT_TRACE ? (TRACE_SUBTYPE_NAMES[f.event_type.sub_type ?? -1] ?? '') : '',
+      verdict: f.verdict,
+      protocol: PROTOCOL_LABELS[e.proto] ?? String(e.proto),
+    }));
+    if (e.type === MB_EVENT_POLICY) {
+      this.policyVerdicts.inc((e.dir * 256 + e.subtype) * 4 + v, () => ({
+        direction: e.dir === MB_DIR_INGRESS ? 'ingress' : e.dir === MB_DIR_EGRESS ? 'egress' : 'unknown',
+        match: (POLICY_MATCHES[e.subtype] ?? `match ${e.subtype}`).toLowerCase(),
+        action: f.verdict.toLowerCase(),
+      }));
+    }
+    if (e.flags & MB_EVF_NEW && !(e.flags & MB_EVF_REPLY) && f.destination_service) {
+      const s = f.destination_service;
+      // The backend: the packet's destination once translated (orig_daddr set), or when socket LB sent it there
+      // (the destination is not a frontend); '' when the event was taken before translation.
+      const translated = e.orig_daddr !== '0.0.0.0' || !this.isFrontend?.(e);
+      const backend = translated ? `${e.daddr}:${e.dport}` : '';
+      this.newConnections.inc(`${s.namespace}/${s.name}|${backend}`, () => ({ namespace: s.namespace, service: s.name, backend }));
+    }
+  }
+
+  /** Set by the pipeline: whether the event's destination is a frontend (not translated yet). */
+  isFrontend: ((e: RawEvent) => boolean) | undefined;
 }
 
 export class FlowPipeline {
   readonly nodeName: string;
   readonly ring: FlowRing;
   readonly counters: FlowCounters;
+  readonly #counters: Counters;
+  readonly #enricher: Enricher;
+  readonly #clock: WallClock;
+  readonly #events: EventLog | undefined;
+  readonly #uuidPrefix = randomUUID().slice(0, 24);
+  #seq = 0;
+  #kernelLost: bigint | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
   constructor(opts: FlowPipelineOptions) {
     this.nodeName = opts.nodeName;
     this.ring = new FlowRing(opts.capacity);
-    throw new Error('not implemented');
+    this.#enricher = opts.enricher;
+    this.#clock = opts.clock ?? new WallClock();
+    this.#events = opts.events;
+    this.#counters = new Counters();
+    this.#counters.isFrontend = (e) => this.#enricher.serviceByFrontend(e.daddr, e.dport, e.proto) !== undefined;
+    this.counters = this.#counters;
   }
+
   /** One ring-buffer record (the RingBufferReader handler). */
-  handleRecord(_buf: Buffer): void {
-    throw new Error('not implemented');
+  handleRecord(buf: Buffer): void {
+    this.handleEvent(decodeRaw(buf));
   }
+
   /** One decoded event → its flow record (pushed to the ring and subscribers). */
-  handleEvent(_e: RawEvent): FlowRecord {
-    throw new Error('not implemented');
+  handleEvent(e: RawEvent): FlowRecord {
+    const time = this.#clock.format(e.ts_ns);
+    const ms = this.#clock.lastMs;
+    this.#events?.addRaw(e, time);
+    const flow = buildFlow(e, this.#enricher.context(e), { time, uuid: this.#uuid(), node_name: this.nodeName });
+    this.#counters.count(e, flow);
+    const rec: FlowRecord = { flow, node_name: this.nodeName, time };
+    this.ring.push(rec, ms);
+    return rec;
   }
-  /** Emits a lost_events record (e.g. HUBBLE_RING_BUFFER from a slow API client, counted here too). */
-  lost(_source: 'PERF_EVENT_RING_BUFFER' | 'HUBBLE_RING_BUFFER' | 'OBSERVER_EVENTS_QUEUE', _count: bigint | number): FlowRecord {
-    throw new Error('not implemented');
+
+  #uuid(): string {
+    return this.#uuidPrefix + (this.#seq++).toString(16).padStart(12, '0');
   }
-  /** Kernel lost-event total (mb_metrics reason 0xff, all CPUs); a lost_events record when it grew since the last call. */
-  pollKernelLost(_total: bigint): void {
-    throw new Error('not implemented');
+
+  /**
+   * A lost_events record, counted in counters.lostEvents. The caller decides
+   * where it goes: a slow client's own stream (HUBBLE_RING_BUFFER), or
+   * everyone's via the ring (pollKernelLost does that for the kernel's).
+   */
+  lost(source: LostSource, count: bigint | number): FlowRecord {
+    const n = BigInt(count);
+    this.#counters.lostEvents.inc(source, () => ({ source }), Number(n));
+    return { lost_events: { source, num_events_lost: n.toString() }, node_name: this.nodeName, time: new Date().toISOString() };
   }
-  /** Polls `readTotal` every intervalMs (unref'd timer); returns the stop function. */
-  startLostPoll(_readTotal: () => bigint, _intervalMs?: number): () => void {
-    throw new Error('not implemented');
+
+  /**
+   * Kernel lost-event total (mb_metrics reason 0xff, all CPUs). The first call
+   * takes the baseline (the pinned counter outlives agent restarts); after
+   * that, growth becomes a PERF_EVENT_RING_BUFFER record in the ring.
+   */
+  pollKernelLost(total: bigint): FlowRecord | undefined {
+    const prev = this.#kernelLost;
+    this.#kernelLost = total;
+    if (prev === undefined || total <= prev) return undefined;
+    const rec = this.lost('PERF_EVENT_RING_BUFFER', total - prev);
+    this.ring.push(rec, Date.now());
+    return rec;
   }
+
+  /** Polls `readTotal` every intervalMs (unref'd timer) and re-measures the clock offset every minute; returns the stop function. */
+  startLostPoll(readTotal: () => bigint, intervalMs = 1000, onError: (err: unknown) => void = () => {}): () => void {
+    this.stop();
+    let ticks = 0;
+    const tick = () => {
+      try {
+        this.pollKernelLost(readTotal());
+        if (++ticks % Math.max(1, Math.round(60_000 / intervalMs)) === 0) this.#clock.resync();
+      } catch (err) {
+        onError(err);
+      }
+    };
+    tick();
+    this.#timer = setInterval(tick, intervalMs);
+    this.#timer.unref();
+    return () => this.stop();
+  }
+
   subscribe(listener: FlowListener): () => void {
     return this.ring.subscribe(listener);
   }
+
   select(q: RingSelect): FlowRecord[] {
     return this.ring.select(q);
   }
+
   stop(): void {
-    throw new Error('not implemented');
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }

@@ -39,7 +39,7 @@ import type { KvStore } from '../kvstore/store.ts';
 import { PROTOCOL_NAMES } from '../observe/events.ts';
 import { CidrIdentities, policyPrefixes } from './cidr.ts';
 import { desiredIpcache, ipcacheKeyOf, ipcachePrefixOf, lookupIpcache } from './ipcache.ts';
-import { policyKeyString, resolvePolicies, type EndpointPolicy, type LocalEndpoint, type PolicyMapEntry, type Resolution } from './resolve.ts';
+import { policyKeyString, resolvePolicies, type EndpointPolicy, type LocalEndpoint, type PolicyMapEntry, type Resolution, type RuleInfo } from './resolve.ts';
 import { RuleIds } from './rule-ids.ts';
 import { SelectorCache } from './selector.ts';
 import { tracePolicy, type TracePeer, type TraceStep } from './trace.ts';
@@ -302,6 +302,21 @@ export class PolicyManager {
 
   ruleName(id: number): string | undefined {
     return this.#resolution.rules.get(id)?.name;
+  }
+
+  // Flow enrichment (src/observe/enrich.ts) reads these per event: each sync
+  // makes new maps, so a reader tells a change by identity.
+  /** The ipcache (prefix → entry) of the last sync. */
+  get ipcacheView(): ReadonlyMap<string, IpcacheEntry> {
+    return this.#ipcache;
+  }
+  /** Every rule of every policy, by rule id, as of the last sync. */
+  get rulesView(): ReadonlyMap<number, RuleInfo> {
+    return this.#resolution.rules;
+  }
+  /** An identity's labels (`k8s:app` → `web`, `reserved:world` → ''). */
+  identityLabels(id: number): Readonly<Record<string, string>> | undefined {
+    return this.#identity(id)?.labels;
   }
 
   #identity(id: number): Identity | undefined {

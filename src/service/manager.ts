@@ -21,7 +21,7 @@ import type { KvStore } from '../kvstore/store.ts';
 import { isIp4 } from '../net/ip4.ts';
 import { serviceName } from './allocate.ts';
 import { backendAddress, BackendIndex } from './backends.ts';
-import { desiredState, type DesiredState, type LbWarning, type ServiceInput } from './desired.ts';
+import { desiredState, type DesiredState, type FrontendSpec, type LbWarning, type ServiceInput } from './desired.ts';
 import { BackendIds, IdAllocator } from './ids.ts';
 import { applyPlan, readMaps } from './lbmaps.ts';
 import { buildState, planSize, planSync, type Built, type LbState } from './lbstate.ts';
@@ -87,6 +87,8 @@ interface Computed {
   programmed?: Programmed;
 }
 
+const NO_FRONTENDS: readonly FrontendSpec[] = Object.freeze([]);
+
 export class ServiceManager {
   readonly #o: ServiceManagerOptions;
   readonly #log: Logger;
@@ -151,6 +153,11 @@ export class ServiceManager {
     return [...last.inputs.entries()]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([name, input]) => serviceView(input.spec, input.ports, byService.get(name) ?? [], this.#programmed(last), this.#o.lbMode, warnings.get(name)));
+  }
+
+  /** Flow enrichment (src/observe/enrich.ts): the frontends of the last sync; a new array after every sync (a reader tells a change by identity). */
+  get frontendsView(): readonly FrontendSpec[] {
+    return this.#last?.desired.frontends ?? NO_FRONTENDS;
   }
 
   get(namespace: string, name: string): ServiceJSON | undefined {
