@@ -6,6 +6,8 @@ import type { Agent } from './daemon.ts';
 import { Router } from './http.ts';
 import { applyManifest, deleteManifest } from './apply.ts';
 import { readTraceRequest } from '../policy/manager.ts';
+import { parseFlowQuery } from '../observe/filter.ts';
+import { flowStream } from './flow-stream.ts';
 
 export const VERSION = '0.1.0';
 
@@ -73,6 +75,16 @@ export function buildApi(agent: Agent): Router {
     const id = Number(params.id);
     if (!Number.isInteger(id) || id < 0) throw new InputError('id', `'${params.id}' is not an identity number`);
     return agent.policy.identity(id);
+  });
+
+  // Flows as NDJSON, one FlowRecord per line (Hubble's GetFlowsResponse in
+  // JSON). The buffered flows that match (last/since/all), then with
+  // follow=true every new one until the client goes; a follow without
+  // last/since/all sends only new flows.
+  r.on('GET', '/v1/flows', ({ query }) => {
+    const q = parseFlowQuery(query);
+    const history = !q.follow || query.has('last') || query.has('since') || query.has('all');
+    return flowStream(agent.flows, q, { history });
   });
 
   // Policy verdicts and deny drops carry their rule's name (the datapath knows only its id).
