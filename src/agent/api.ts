@@ -3,11 +3,12 @@ import type { AttachmentRef, EndpointCreateRequest, GcRequest } from './api-type
 import { InputError, MembraneError } from '../errors.ts';
 import { MB_METRIC_EVENT_LOST, DROP_REASONS } from '../datapath/abi.ts';
 import type { Agent } from './daemon.ts';
-import { Router } from './http.ts';
+import { Router, StreamResponse } from './http.ts';
 import { applyManifest, deleteManifest } from './apply.ts';
 import { readTraceRequest } from '../policy/manager.ts';
 import { parseFlowQuery } from '../observe/filter.ts';
 import { flowStream } from './flow-stream.ts';
+import { METRICS_CONTENT_TYPE, renderMetrics } from '../observe/metrics.ts';
 
 export const VERSION = '0.1.0';
 
@@ -87,6 +88,12 @@ export function buildApi(agent: Agent): Router {
     return flowStream(agent.flows, q, { history });
   });
 
+  // Prometheus metrics, also here for agents whose loopback is another netns's (`membrane ui` forwards it).
+  r.on('GET', '/metrics', async () => {
+    const text = await renderMetrics(agent.metrics);
+    return new StreamResponse(METRICS_CONTENT_TYPE, (sink) => void sink.write(text));
+  });
+
   // Policy verdicts and deny drops carry their rule's name (the datapath knows only its id).
   r.on('GET', '/v1/events', ({ query }) =>
     agent.events.last(Number(query.get('last') ?? 100)).map((e) => {
@@ -134,6 +141,14 @@ function status(agent: Agent) {
     maps: agent.datapath.mapFill(),
     services: agent.services.status(),
     policy: agent.policy.status(),
+    observability: {
+      aggregation: agent.config.monitorAggregation,
+      aggregationIntervalSeconds: agent.config.monitorAggregationInterval,
+      events: agent.config.bpfEvents,
+      flows: { buffered: agent.flows.ring.size, capacity: agent.flows.ring.capacity, seen: agent.flows.ring.total },
+      metrics: agent.listeners.metrics ? `http://${agent.listeners.metrics}/metrics` : '',
+      ui: agent.listeners.ui ? `http://${agent.listeners.ui}/` : '',
+    },
     datapath: {
       forwarded: { packets: forwarded.packets.toString(), bytes: forwarded.bytes.toString() },
       drops,

@@ -18,9 +18,12 @@ import { LocalStore } from '../kvstore/local.ts';
 import { agentEnricher } from '../observe/enrich.ts';
 import { EventLog } from '../observe/events.ts';
 import { FlowPipeline } from '../observe/pipeline.ts';
+import { agentMetricsSource, startMetricsServer, type MetricsSource } from '../observe/metrics.ts';
+import { startUiServer, uiHandler, type UiHandler } from '../ui/server.ts';
 import { ServiceManager } from '../service/manager.ts';
 import { PolicyManager, policyConfigFlags } from '../policy/manager.ts';
 import { buildApi } from './api.ts';
+import { MembraneError } from '../errors.ts';
 import type { AgentConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { podKey, type StoredPod } from './objects.ts';
@@ -36,6 +39,12 @@ export interface Agent {
   readonly events: EventLog;
   /** Flows: decoded, enriched events in a ring of --flow-buffer-size, live subscribers, counters (src/observe/pipeline.ts). */
   readonly flows: FlowPipeline;
+  /** What /metrics reads (one object: counters that accumulate across scrapes live in it). */
+  readonly metrics: MetricsSource;
+  /** The web UI's request handler (mounted under /ui/ on the socket, and on --ui-serve-addr). */
+  readonly ui: UiHandler;
+  /** Where the loopback listeners are: HOST:PORT, '' when off. */
+  readonly listeners: { metrics: string; ui: string };
   readonly ipam: Ipam;
   readonly log: Logger;
   /** The node devices with the per-packet LB, and the NodePort/SNAT address ('' when none). */
@@ -165,6 +174,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     (err) => log.warn('cannot read the lost-events counter', { err: err as Error }),
   );
 
+  const listeners = { metrics: '', ui: '' };
+  const closers: Array<() => Promise<void>> = [];
   const agent: Agent = {
     config,
     features,
@@ -174,12 +185,16 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     store,
     events,
     flows,
+    metrics: agentMetricsSource({ datapath, services, flows }),
+    ui: uiHandler(flows, { prefix: '/ui' }),
+    listeners,
     ipam,
     log,
     lb,
     services,
     policy,
     stop: async () => {
+      for (const close of closers.splice(0)) await close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       unwatch();
@@ -195,8 +210,33 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   };
 
   const router = buildApi(agent);
-  const server = http.createServer((req, res) => void router.handle(req, res));
+  const server = http.createServer((req, res) => {
+    // The UI's pages and assets are not JSON routes (`membrane ui` forwards here).
+    if (req.url === '/ui' || req.url?.startsWith('/ui/')) agent.ui(req, res);
+    else void router.handle(req, res);
+  });
   await listenUnix(server, config.socket);
+  // [observe] the loopback listeners: a taken address fails the start, naming the flag.
+  try {
+    if (config.prometheusServeAddr) {
+      const m = await startMetricsServer(agent.metrics, config.prometheusServeAddr).catch((err: Error) => {
+        throw new MembraneError('CONFLICT', `--prometheus-serve-addr ${config.prometheusServeAddr}: ${err.message} — give another HOST:PORT, or '' to turn metrics off`, { cause: err });
+      });
+      closers.push(() => m.close());
+      listeners.metrics = m.address;
+    }
+    if (config.uiServeAddr) {
+      const u = await startUiServer(flows, config.uiServeAddr).catch((err: Error) => {
+        throw new MembraneError('CONFLICT', `--ui-serve-addr ${config.uiServeAddr}: ${err.message} — give another HOST:PORT, or '' to turn the UI off`, { cause: err });
+      });
+      closers.push(() => u.close());
+      listeners.ui = u.address;
+    }
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  if (listeners.metrics || listeners.ui) log.info('observability', { metrics: listeners.metrics ? `http://${listeners.metrics}/metrics` : 'off', ui: listeners.ui ? `http://${listeners.ui}/` : 'off' });
   log.info('agent ready', { node: config.nodeName, socket: config.socket, podCidr: ipam.cidr.text, endpoints: endpoints.list().length });
   return agent;
 }

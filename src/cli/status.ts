@@ -13,6 +13,14 @@ interface StatusJSON {
   maps: MapFill[];
   policy: PolicyStatus;
   datapath: { forwarded: { packets: string; bytes: string }; drops: Record<string, string>; eventsLost: string; eventsReceived: number };
+  observability: {
+    aggregation: string;
+    aggregationIntervalSeconds: number;
+    events: { trace: boolean; drop: boolean; policyVerdict: boolean };
+    flows: { buffered: number; capacity: number; seen: number };
+    metrics: string;
+    ui: string;
+  };
 }
 
 export const statusCommand: Command = {
@@ -33,6 +41,10 @@ export const statusCommand: Command = {
     out.push(`Policy:     ${p.policies} ${p.policies === 1 ? 'policy' : 'policies'}, ${p.endpointsEnforced} endpoints enforced, ${p.entries} policy entries, ${p.identities} identities${p.lastSyncMs !== undefined ? `, last sync ${p.lastSyncMs} ms` : ''}${p.error ? `   ERROR: ${p.error}` : ''}`);
     out.push(`Datapath:   ${s.datapath.forwarded.packets} packets (${bytes(BigInt(s.datapath.forwarded.bytes))}) forwarded, ${Object.values(s.datapath.drops).reduce((a, b) => a + Number(b), 0)} dropped, ${s.datapath.eventsLost} events lost`);
     for (const [reason, n] of Object.entries(s.datapath.drops)) out.push(`              drop ${reason}: ${n}`);
+    const o = s.observability;
+    const kinds = Object.entries(o.events).filter(([, on]) => on).map(([k]) => (k === 'policyVerdict' ? 'policy-verdict' : k));
+    out.push(`Flows:      ${o.flows.buffered}/${o.flows.capacity} buffered (${o.flows.seen} seen), events ${kinds.length > 0 ? kinds.join(', ') : 'off'}, aggregation ${o.aggregation}`);
+    out.push(`            metrics ${o.metrics || 'off'}   UI ${o.ui || 'off'}`);
     out.push(`State:      ${s.agent.stateDir}   pins ${s.agent.pinDir}   socket ${s.agent.socket}`);
     out.push('', 'Kernel features:');
     out.push(table(['feature', 'ok', 'detail'], s.features.map((f) => [f.name, f.ok ? 'yes' : f.required ? 'NO' : 'no', f.detail])).trimEnd().replace(/^/gm, '  '));
