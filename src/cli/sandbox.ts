@@ -3,6 +3,9 @@ import { SANDBOX_PODS, SANDBOX_SERVICE, sandboxDown, sandboxExists, sandboxUp } 
 import { Topology, sleep, type ProbeResult } from '../sandbox/topology.ts';
 import { formatLabels, table } from './output.ts';
 import type { Command, ParsedArgs } from './command.ts';
+import { startUiProxy, type UiProxy } from './ui.ts';
+import type { FlowRecord } from '../observe/flow-types.ts';
+import { DEFAULT_SOCKET } from '../agent/api-types.ts';
 
 const say = (s: string) => process.stdout.write(`  ${s}\n`);
 const socketOf = (v: ParsedArgs['values']) => (typeof v.socket === 'string' ? v.socket : undefined);
@@ -46,16 +49,32 @@ const runCmd: Command = {
     };
     process.once('SIGINT', onSig);
     process.once('SIGTERM', onSig);
+    let ui: UiProxy | undefined;
     try {
       const eps = await t.endpoints();
       process.stdout.write(`\nEndpoints (membrane endpoint list):\n${table(['id', 'pod', 'ipv4', 'host-if', 'labels'], eps.map((e) => [e.id, `${e.podNamespace}/${e.podName}`, e.ipv4, e.hostIfName, formatLabels(e.labels)])).trimEnd().replace(/^/gm, '  ')}\n`);
+      // The agent's own UI listener is on the node netns's loopback; serve it here too.
+      const socket = socketOf(values) ?? process.env.MEMBRANE_SOCKET ?? DEFAULT_SOCKET;
+      ui = await startUiProxy(socket, '127.0.0.1:12000').catch(() => startUiProxy(socket, '127.0.0.1:0'));
+      process.stdout.write(
+        `\nWatch it (in another shell):\n` +
+          `  web UI, service map and flows:  ${ui.url}\n` +
+          `  Prometheus metrics:             ${ui.url}metrics\n` +
+          `  flows as they happen:           membrane observe -f\n` +
+          `  only what policy dropped:       membrane observe --verdict DROPPED --last 5\n`,
+      );
       process.stdout.write(`\nLive traffic (every 2 s; Ctrl-C stops and removes the sandbox):\n`);
       const until = Date.now() + duration * 1000;
+      let since = new Date().toISOString();
       while (!stop && Date.now() < until) {
-        process.stdout.write(`${await trafficRound(t)}\n`);
+        const line = await trafficRound(t);
+        const next = new Date().toISOString();
+        process.stdout.write(`${line}  | ${await flowSummary(t, since)}\n`);
+        since = next;
         for (let i = 0; i < 20 && !stop; i++) await sleep(100);
       }
     } finally {
+      await ui?.close();
       process.stdout.write('\nRemoving the sandbox\n');
       await sandboxDown(say);
     }
@@ -85,6 +104,21 @@ async function trafficRound(t: Topology): Promise<string> {
   const drops = Object.values(st.datapath.drops).reduce((a, b) => a + Number(b), 0);
   const policyDrops = Number(st.datapath.drops.POLICY_DENIED ?? 0) + Number(st.datapath.drops.POLICY_DENY ?? 0);
   return `${new Date().toISOString().slice(11, 19)}  ${results.join('  ')}  | datapath: ${st.datapath.forwarded.packets} forwarded, ${drops} dropped (${policyDrops} by policy)`;
+}
+
+/** The flows the agent saw since `since`: how many, by verdict, and why the dropped ones were dropped. */
+async function flowSummary(t: Topology, since: string): Promise<string> {
+  const verdicts = new Map<string, number>();
+  const reasons = new Map<string, number>();
+  for await (const line of t.client.lines(`/v1/flows?since=${encodeURIComponent(since)}`)) {
+    const rec = JSON.parse(line) as FlowRecord;
+    if (!('flow' in rec)) continue;
+    verdicts.set(rec.flow.verdict, (verdicts.get(rec.flow.verdict) ?? 0) + 1);
+    if (rec.flow.drop_reason_desc) reasons.set(rec.flow.drop_reason_desc, (reasons.get(rec.flow.drop_reason_desc) ?? 0) + 1);
+  }
+  const v = [...verdicts].map(([k, n]) => `${n} ${k.toLowerCase()}`).join(', ') || 'none';
+  const r = [...reasons].map(([k, n]) => `${k} ×${n}`).join(', ');
+  return `flows: ${v}${r ? ` (${r})` : ''}`;
 }
 
 export const sandboxCommand: Command = {
