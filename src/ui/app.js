@@ -24,6 +24,10 @@ const state = {
   stream: null,
   counts: { FORWARDED: 0, DROPPED: 0, AUDIT: 0 },
   rows: 0,
+  /** Records waiting for the next frame, and its request id. */
+  pending: [],
+  frame: 0,
+  nodeName: '',
   mapKey: '',
   mapTimer: 0,
 };
@@ -177,7 +181,7 @@ async function runStream() {
         buf = buf.slice(i + 1);
         if (line) batch.push(JSON.parse(line));
       }
-      if (batch.length > 0) addRecords(batch);
+      if (batch.length > 0 && state.stream === ctl) queueRecords(batch);
     }
   } catch (err) {
     if (ctl.signal.aborted) return;
@@ -299,18 +303,33 @@ function clearTable() {
   $('flow-rows').replaceChildren();
   state.counts = { FORWARDED: 0, DROPPED: 0, AUDIT: 0 };
   state.rows = 0;
+  state.pending = [];
   updateCounts();
 }
 
-function addRecords(records) {
+/**
+ * Records wait for the next animation frame and go into the table together:
+ * a busy node costs one table update per frame, and a hidden tab (no frames)
+ * keeps only the newest MAX_ROWS waiting.
+ */
+function queueRecords(records) {
+  for (const rec of records) {
+    if (rec.flow && rec.flow.verdict in state.counts) state.counts[rec.flow.verdict]++;
+    if (rec.node_name) state.nodeName = rec.node_name;
+  }
+  state.pending.push(...records);
+  if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
+  if (!state.frame) state.frame = requestAnimationFrame(flushRecords);
+}
+
+function flushRecords() {
+  state.frame = 0;
+  const records = state.pending;
+  state.pending = [];
+  if (state.nodeName) $('node-name').textContent = state.nodeName;
   const body = $('flow-rows');
   const frag = document.createDocumentFragment();
-  for (let i = records.length - 1; i >= 0; i--) {
-    const rec = records[i];
-    if (rec.flow && rec.flow.verdict in state.counts) state.counts[rec.flow.verdict]++;
-    if (rec.node_name) $('node-name').textContent = rec.node_name;
-    frag.append(flowRow(rec));
-  }
+  for (let i = records.length - 1; i >= 0; i--) frag.append(flowRow(records[i]));
   body.prepend(frag);
   state.rows += records.length;
   while (state.rows > MAX_ROWS && body.lastElementChild) {
