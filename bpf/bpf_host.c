@@ -37,41 +37,79 @@
 #include "nat.h"
 #include "nodeport.h"
 #include "policy.h"
+#include "trace.h"
 
-static __always_inline int drop(struct __sk_buff *skb, const struct mb_tuple4 *t, __u8 reason)
+/* The helpers below that are not inlined keep their stack out of
+ * from_netdev's: the verifier adds a chain of calls' frames up against 512
+ * bytes, and the trace step (mb_trace) is such a call. */
+static __noinline int drop(struct __sk_buff *skb, const struct mb_tuple4 *t, __u8 reason)
 {
 	mb_np_drop_event(t, reason, skb->ingress_ifindex, skb->len);
 	return TC_ACT_SHOT;
+}
+
+/* The ingress policy step of to_endpoint() below. */
+static __noinline int judge(struct __sk_buff *skb, const struct mb_endpoint_info *ep, const struct mb_tuple4 *t,
+			    __u32 client_addr, __u16 client_port)
+{
+	if (ep->flags & MB_EP_F_POLICY) {
+		struct mb_tuple4 ev = *t;
+
+		ev.saddr = client_addr;
+		ev.sport = client_port;
+		return mb_policy_to_endpoint(skb, ep, t, client_addr, &ev, skb->ingress_ifindex);
+	}
+	mb_pct_note_syn(t, 0, ep->identity);
+	return TC_ACT_OK;
 }
 
 /*
  * Hands a translated packet `t` to a local endpoint's eth0, if its ingress
  * policy lets the original client (client_addr:client_port) in. The
  * mb_pct4 entry is keyed by `t`, so the backend's replies pass as replies;
- * events show the client and the backend.
+ * events show the client and the backend, the trace event (to-endpoint)
+ * the frontend fe_addr:fe_port as the original destination.
  */
-static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_endpoint_info *ep, const struct mb_tuple4 *t,
-				       __u32 client_addr, __u16 client_port)
+static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_obs *o, const struct mb_endpoint_info *ep,
+				       const struct mb_tuple4 *t, __u32 client_addr, __u16 client_port, __u32 fe_addr,
+				       __u16 fe_port)
 {
+	struct mb_trace_pt pt;
+	struct mb_tuple4 et;
 	struct ethhdr *eth;
 
-	if (ep->flags & MB_EP_F_POLICY) {
-		struct mb_tuple4 ev = *t;
-
-		ev.saddr = client_addr;
-		ev.sport = client_port;
-		if (mb_policy_to_endpoint(skb, ep, t, client_addr, &ev, skb->ingress_ifindex) != TC_ACT_OK)
-			return TC_ACT_SHOT;
-	} else {
-		mb_pct_note_syn(t, 0, ep->identity);
-	}
+	if (judge(skb, ep, t, client_addr, client_port) != TC_ACT_OK)
+		return TC_ACT_SHOT;
 	eth = (void *)(long)skb->data;
 
 	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 		return TC_ACT_SHOT;
 	__builtin_memcpy(eth->h_dest, ep->mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, ep->node_mac, ETH_ALEN);
+	if (mb_trace_on(o, 1)) {
+		mb_trace_pt_init(&pt, MB_TRACE_TO_ENDPOINT, ep->lxc_id, MB_DIR_INGRESS, ep->ifindex, skb->len);
+		pt.dst_identity = ep->identity;
+		pt.orig_daddr = fe_addr;
+		pt.orig_dport = fe_port;
+		pt.hint = MB_TRACE_HINT_ORIG;
+		et = *t;
+		et.saddr = client_addr;
+		et.sport = client_port;
+		mb_trace(o, &pt, &et);
+	}
 	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+/* Trace point from-network (receive: MB_AGG_NONE only) for the packet `t`. */
+static __always_inline void from_network(struct __sk_buff *skb, const struct mb_obs *o, const struct mb_tuple4 *t,
+					 __u16 icmp, __u8 hint)
+{
+	struct mb_trace_pt pt;
+
+	mb_trace_pt_init(&pt, MB_TRACE_FROM_NETWORK, 0, 0, skb->ingress_ifindex, skb->len);
+	pt.icmp = icmp;
+	pt.hint = hint;
+	mb_trace(o, &pt, t);
 }
 
 /*
@@ -81,9 +119,10 @@ static __always_inline int to_endpoint(struct __sk_buff *skb, const struct mb_en
  * refuses to cut such a packet before its L4 checksum field, so a TCP one
  * keeps its whole 20-byte header (RFC 1812 allows more than 8 bytes). The
  * skb stays CHECKSUM_PARTIAL with its checksum start inside the ICMP
- * payload; a veth peer trusts it as it is.
+ * payload; a veth peer trusts it as it is. Not inlined: its buffers must
+ * not add up with the trace step's in from_netdev's 512-byte stack.
  */
-static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 *t)
+static __noinline int reject(struct __sk_buff *skb, const struct mb_tuple4 *t)
 {
 	__u16 inner[MB_ICMP_INNER_MAX / 2];
 	__u32 inner_len = ((t->ihl & 0xf) * 4 + 8) & 0x7f;
@@ -121,7 +160,7 @@ static __always_inline int reject(struct __sk_buff *skb, const struct mb_tuple4 
  * REV entry (backend -> nat, the reply's key) has it. Returns a verdict, or
  * -1 when the packet has no such mark.
  */
-static __always_inline int xdp_translated(struct __sk_buff *skb)
+static __always_inline int xdp_translated(struct __sk_buff *skb, const struct mb_obs *o)
 {
 	void *data = (void *)(long)skb->data;
 	__u32 *meta = (void *)(long)skb->data_meta;
@@ -129,8 +168,8 @@ static __always_inline int xdp_translated(struct __sk_buff *skb)
 	struct mb_ct4_entry *e;
 	struct mb_ct4_key k;
 	struct mb_tuple4 t;
-	__u32 client_addr;
-	__u16 client_port;
+	__u32 client_addr, fe_addr;
+	__u16 client_port, fe_port;
 
 	if ((void *)(meta + 1) > data || *meta != MB_XDP_META_TRANSLATED)
 		return -1;
@@ -142,34 +181,58 @@ static __always_inline int xdp_translated(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	client_addr = t.saddr;
 	client_port = t.sport;
-	if (ep->flags & MB_EP_F_POLICY) {
+	fe_addr = 0;
+	fe_port = 0;
+	if (mb_trace_on(o, 0))
+		from_network(skb, o, &t, 0, MB_TRACE_HINT_ORIG);
+	if ((ep->flags & MB_EP_F_POLICY) || mb_trace_on(o, 1)) {
 		mb_ct4_key_set(&k, t.daddr, t.saddr, t.dport, t.sport, t.proto, MB_CT_DIR_REV);
 		e = bpf_map_lookup_elem(&mb_ct4, &k);
 		if (e) {
 			client_addr = e->client_addr;
 			client_port = e->client_port;
+			fe_addr = e->fe_addr;
+			fe_port = e->fe_port;
 		}
 	}
-	return to_endpoint(skb, ep, &t, client_addr, client_port);
+	return to_endpoint(skb, o, ep, &t, client_addr, client_port, fe_addr, fe_port);
 }
 
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
 	struct mb_endpoint_info *ep;
+	struct mb_trace_pt pt;
 	struct mb_np_plan p;
-	struct mb_tuple4 t;
+	struct mb_tuple4 t, et;
+	struct mb_obs o;
+	__u32 out = 0;
 	int rc;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
-	rc = xdp_translated(skb);
+	mb_obs_load(&o);
+	rc = xdp_translated(skb, &o);
 	if (rc >= 0)
 		return rc;
-	if (mb_skb_parse(skb, &t) < 0)
+	if (mb_skb_parse(skb, &t) < 0) {
+		/* Not the load balancer's (ICMP, fragments, ...): only traced. */
+		if (mb_trace_on(&o, 0)) {
+			struct iphdr *ip = mb_ipv4(skb);
+			__u16 icmp;
+
+			if (ip && ip->ihl >= 5) {
+				mb_trace_skb_tuple(skb, ip, &t, &icmp);
+				from_network(skb, &o, &t, icmp, MB_TRACE_HINT_NONE);
+			}
+		}
 		return TC_ACT_OK;
+	}
 
 	mb_np_decide(&t, skb->len, &p);
+	if (mb_trace_on(&o, 0))
+		from_network(skb, &o, &t, 0,
+			     p.action == MB_NP_FWD ? MB_TRACE_HINT_ORIG : p.action == MB_NP_REV ? MB_TRACE_HINT_REPLY : MB_TRACE_HINT_NONE);
 	switch (p.action) {
 	case MB_NP_PASS:
 		return TC_ACT_OK;
@@ -192,12 +255,17 @@ int from_netdev(struct __sk_buff *skb)
 			nt.daddr = p.nat.daddr;
 			nt.sport = p.nat.sport;
 			nt.dport = p.nat.dport;
-			return to_endpoint(skb, ep, &nt, t.saddr, t.sport);
+			return to_endpoint(skb, &o, ep, &nt, t.saddr, t.sport, t.daddr, t.dport);
 		}
 	}
-	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto);
+	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto, &out);
 	if (rc < 0)
 		return drop(skb, &t, MB_DROP_FIB_FAIL);
+	if (rc != TC_ACT_SHOT && mb_trace_on(&o, 1)) {
+		mb_trace_pt_init(&pt, MB_TRACE_TO_NETWORK, 0, 0, out, skb->len);
+		mb_trace_lb_tuple(&et, &pt, &t, &p.nat, p.action == MB_NP_REV);
+		mb_trace(&o, &pt, &et);
+	}
 	return rc;
 }
 

@@ -40,8 +40,10 @@
 #include "parse.h"
 #include "nodeport.h"
 #include "policy.h"
+#include "trace.h"
 
-static __always_inline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 reason, __u16 source)
+/* Not inlined: its event must not sit on the stack of the callers. */
+static __noinline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 reason, __u16 source)
 {
 	struct mb_event ev = {
 		.ts_ns = bpf_ktime_get_ns(),
@@ -67,38 +69,52 @@ static __always_inline int drop(struct __sk_buff *skb, struct iphdr *ip, __u8 re
  * node forwards, so the veth has forwarding on). Returns a verdict, or -1
  * when the packet has no REV entry: then it is untouched (at most its
  * headers were pulled into the linear area) and takes the usual path.
+ * When it forwards, `t` and `pt` describe the packet for trace point
+ * to-network (the caller emits it).
+ *
+ * Not inlined, and the trace emitted by the caller: the verifier counts the
+ * stack of a chain of calls together, and this one's (the FIB lookup alone
+ * takes 64 bytes) must not add up with mb_trace's in from_endpoint's 512.
  */
-static __always_inline int reply_to_client(struct __sk_buff *skb, __u16 lxc_id)
+static __noinline int reply_to_client(struct __sk_buff *skb, const struct mb_endpoint_info *src, struct mb_tuple4 *t,
+				      struct mb_trace_pt *pt)
 {
+	__u16 lxc_id = src->lxc_id;
 	struct mb_ct4_entry *e;
 	struct mb_np_plan p;
 	struct mb_ct4_key k;
-	struct mb_tuple4 t;
+	struct mb_tuple4 in;
+	__u32 out = 0;
 	int rc;
 
-	if (mb_skb_parse(skb, &t) < 0)
+	if (mb_skb_parse(skb, &in) < 0)
 		return -1;
-	mb_ct4_key_set(&k, t.saddr, t.daddr, t.sport, t.dport, t.proto, MB_CT_DIR_REV);
+	mb_ct4_key_set(&k, in.saddr, in.daddr, in.sport, in.dport, in.proto, MB_CT_DIR_REV);
 	e = bpf_map_lookup_elem(&mb_ct4, &k);
 	if (!e)
 		return -1;
-	mb_ct4_touch(e, MB_CT_DIR_REV, t.tcp_flags, skb->len, bpf_ktime_get_ns());
+	mb_ct4_touch(e, MB_CT_DIR_REV, in.tcp_flags, skb->len, bpf_ktime_get_ns());
 	mb_np_plan_rev(&p, e);
-	if (mb_skb_nat4(skb, &t, &p.nat) < 0)
+	if (mb_skb_nat4(skb, &in, &p.nat) < 0)
 		return drop(skb, NULL, MB_DROP_INVALID_PACKET, lxc_id);
-	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, t.proto);
+	rc = mb_skb_fib_redirect(skb, skb->ingress_ifindex, &p.nat, in.proto, &out);
 	if (rc < 0)
 		return drop(skb, NULL, MB_DROP_FIB_FAIL, lxc_id);
 	mb_count(0, MB_DIR_EGRESS, skb->len);
+	mb_trace_pt_init(pt, MB_TRACE_TO_NETWORK, lxc_id, MB_DIR_EGRESS, out, skb->len);
+	pt->src_identity = src->identity;
+	mb_trace_lb_tuple(t, pt, &in, &p.nat, 1);
 	return rc;
 }
 
 /*
  * The policy step of a packet from endpoint `src` to the local endpoint `dst`
  * (NULL: not a local endpoint), when either has policy. Returns TC_ACT_OK to
- * go on with the packet, or TC_ACT_SHOT when policy dropped it.
+ * go on with the packet, or TC_ACT_SHOT when policy dropped it. A function
+ * of its own (not inlined): its locals and the trace step's must not add up
+ * in from_endpoint's 512-byte stack.
  */
-static __always_inline int policy(struct __sk_buff *skb, const struct iphdr *ip, const struct mb_endpoint_info *src,
+static __noinline int policy(struct __sk_buff *skb, const struct iphdr *ip, const struct mb_endpoint_info *src,
 				  const struct mb_endpoint_info *dst)
 {
 	__u32 ifindex = skb->ingress_ifindex;
@@ -154,9 +170,13 @@ int from_endpoint(struct __sk_buff *skb)
 {
 	struct mb_endpoint_info *src, *dst;
 	struct mb_endpoint_key key = {};
+	struct mb_trace_pt pt;
+	struct mb_tuple4 tt;
+	struct mb_obs o;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u16 old_word, new_word;
+	__u16 old_word, new_word, icmp = 0;
+	int tracing;
 
 	if (skb->protocol == bpf_htons(ETH_P_ARP))
 		return TC_ACT_OK;
@@ -174,6 +194,21 @@ int from_endpoint(struct __sk_buff *skb)
 
 	key.ip4 = ip->daddr;
 	dst = bpf_map_lookup_elem(&mb_lxc, &key);
+
+	/* Tracing: the tuple is parsed once, for whichever point reports. */
+	mb_obs_load(&o);
+	tracing = mb_trace_on(&o, 1);
+	if (tracing) {
+		mb_trace_skb_tuple(skb, ip, &tt, &icmp);
+		if (mb_trace_on(&o, 0)) {
+			mb_trace_pt_init(&pt, MB_TRACE_FROM_ENDPOINT, src->lxc_id, MB_DIR_EGRESS, skb->ingress_ifindex, skb->len);
+			pt.src_identity = src->identity;
+			pt.dst_identity = dst ? dst->identity : 0;
+			pt.icmp = icmp;
+			mb_trace(&o, &pt, &tt);
+		}
+	}
+
 	/* Without policy on either side, nothing to judge; a TCP SYN is noted. */
 	if ((src->flags | (dst ? dst->flags : 0)) & MB_EP_F_POLICY) {
 		if (policy(skb, ip, src, dst) != TC_ACT_OK)
@@ -184,13 +219,23 @@ int from_endpoint(struct __sk_buff *skb)
 
 	if (!dst || ip->ttl <= 1) {
 		if (!dst && ip->ttl > 1) {
-			int rc = reply_to_client(skb, src->lxc_id);
+			int rc = reply_to_client(skb, src, &tt, &pt);
 
-			if (rc >= 0)
+			if (rc >= 0) {
+				if (tracing && rc != TC_ACT_SHOT)
+					mb_trace(&o, &pt, &tt);
 				return rc;
+			}
 		}
 		/* The node, the world, or a TTL the stack must answer with ICMP. */
 		mb_count(0, MB_DIR_EGRESS, skb->len);
+		if (tracing) {
+			mb_trace_pt_init(&pt, MB_TRACE_TO_STACK, src->lxc_id, MB_DIR_EGRESS, skb->ingress_ifindex, skb->len);
+			pt.src_identity = src->identity;
+			pt.dst_identity = dst ? dst->identity : 0;
+			pt.icmp = icmp;
+			mb_trace(&o, &pt, &tt);
+		}
 		return TC_ACT_OK;
 	}
 
@@ -208,6 +253,13 @@ int from_endpoint(struct __sk_buff *skb)
 	__builtin_memcpy(eth->h_source, dst->node_mac, ETH_ALEN);
 
 	mb_count(0, MB_DIR_EGRESS, skb->len);
+	if (tracing) {
+		mb_trace_pt_init(&pt, MB_TRACE_TO_ENDPOINT, dst->lxc_id, MB_DIR_INGRESS, dst->ifindex, skb->len);
+		pt.src_identity = src->identity;
+		pt.dst_identity = dst->identity;
+		pt.icmp = icmp;
+		mb_trace(&o, &pt, &tt);
+	}
 	return bpf_redirect_peer(dst->ifindex, 0);
 }
 
@@ -216,8 +268,11 @@ int to_endpoint(struct __sk_buff *skb)
 {
 	struct mb_endpoint_key key = {};
 	struct mb_endpoint_info *ep;
+	struct mb_trace_pt pt;
 	struct mb_tuple4 t;
+	struct mb_obs o;
 	struct iphdr *ip;
+	__u16 icmp;
 
 	/* Not IPv4 (ARP; IPv6, which endpoints do not have): not policy's. */
 	if (skb->protocol != bpf_htons(ETH_P_IP))
@@ -237,10 +292,25 @@ int to_endpoint(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (!(ep->flags & MB_EP_F_POLICY)) {
 		mb_pct_note_syn_skb(skb, ip, 0, ep->identity);
-		return TC_ACT_OK;
+	} else {
+		mb_pol_tuple(skb, ip, &t);
+		if (mb_policy_to_endpoint(skb, ep, &t, t.saddr, &t, skb->ifindex) != TC_ACT_OK)
+			return TC_ACT_SHOT;
 	}
-	mb_pol_tuple(skb, ip, &t);
-	return mb_policy_to_endpoint(skb, ep, &t, t.saddr, &t, skb->ifindex);
+
+	/* Delivered by the stack: trace point to-endpoint. */
+	mb_obs_load(&o);
+	if (mb_trace_on(&o, 1)) {
+		ip = mb_ipv4(skb);
+		if (!ip)
+			return TC_ACT_OK;
+		mb_trace_skb_tuple(skb, ip, &t, &icmp);
+		mb_trace_pt_init(&pt, MB_TRACE_TO_ENDPOINT, ep->lxc_id, MB_DIR_INGRESS, skb->ifindex, skb->len);
+		pt.dst_identity = ep->identity;
+		pt.icmp = icmp;
+		mb_trace(&o, &pt, &t);
+	}
+	return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -38,6 +38,7 @@
 #include "ct.h"
 #include "nat.h"
 #include "nodeport.h"
+#include "trace.h"
 
 /* Where the parsed headers are, for the rewrite. */
 struct headers {
@@ -139,10 +140,16 @@ static __always_inline int reject(struct xdp_md *ctx, const struct mb_tuple4 *t)
 	return xmit(ctx->ingress_ifindex);
 }
 
-/* Forwards a translated packet with the MACs of a FIB lookup; XDP_PASS
- * (untouched) when the FIB cannot complete it here. */
-static __always_inline int fib_forward(struct xdp_md *ctx, struct headers *h, const struct mb_np_plan *p, __u8 proto)
+/* Forwards a translated packet with the MACs of a FIB lookup (trace point
+ * to-network); XDP_PASS (untouched) when the FIB cannot complete it here:
+ * then bpf_host reports it. */
+static __always_inline int fib_forward(struct xdp_md *ctx, struct headers *h, const struct mb_np_plan *p,
+				       const struct mb_tuple4 *t)
 {
+	__u8 proto = t->proto;
+	struct mb_trace_pt pt;
+	struct mb_tuple4 et;
+	struct mb_obs o;
 	struct bpf_fib_lookup f = {
 		.family = MB_AF_INET,
 		.l4_protocol = proto,
@@ -159,6 +166,12 @@ static __always_inline int fib_forward(struct xdp_md *ctx, struct headers *h, co
 	mb_xdp_nat4(h->ip, h->ports, h->l4csum, proto == IPPROTO_UDP, &p->nat);
 	__builtin_memcpy(h->eth->h_dest, f.dmac, ETH_ALEN);
 	__builtin_memcpy(h->eth->h_source, f.smac, ETH_ALEN);
+	mb_obs_load(&o);
+	if (mb_trace_on(&o, 1)) {
+		mb_trace_pt_init(&pt, MB_TRACE_TO_NETWORK, 0, 0, f.ifindex, ctx->data_end - ctx->data);
+		mb_trace_lb_tuple(&et, &pt, t, &p->nat, p->action == MB_NP_REV);
+		mb_trace(&o, &pt, &et);
+	}
 	return xmit(f.ifindex);
 }
 
@@ -209,7 +222,7 @@ int xdp_entry(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (p.action == MB_NP_FWD && mb_local_endpoint(p.nat.daddr))
 		return to_local(ctx, &p, t.proto);
-	return fib_forward(ctx, &h, &p, t.proto);
+	return fib_forward(ctx, &h, &p, &t);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

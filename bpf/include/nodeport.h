@@ -104,7 +104,8 @@ static __always_inline int mb_np_usable(const struct mb_ct4_entry *e, const stru
  * wins; the loser (`mine`, whose FWD insert failed at key `fk`) follows it
  * and withdraws its own REV entry unless it is the winner's too (same
  * backend without SNAT). Returns 1 when the plan follows the winner, 0 when
- * the winner vanished meanwhile (then `mine` is written after all).
+ * the winner vanished meanwhile (then `mine` is written after all), -1 when
+ * writing it failed (conntrack full).
  */
 static __always_inline int mb_np_lost_race(struct mb_ct4_key *fk, const struct mb_ct4_entry *mine,
 					   const struct mb_tuple4 *t, __u32 len, struct mb_np_plan *p, __u64 now)
@@ -112,10 +113,8 @@ static __always_inline int mb_np_lost_race(struct mb_ct4_key *fk, const struct m
 	struct mb_ct4_entry *won = bpf_map_lookup_elem(&mb_ct4, fk);
 	struct mb_ct4_key rk;
 
-	if (!won) {
-		bpf_map_update_elem(&mb_ct4, fk, mine, BPF_ANY);
-		return 0;
-	}
+	if (!won)
+		return bpf_map_update_elem(&mb_ct4, fk, mine, BPF_ANY) == 0 ? 0 : -1;
 	if (won->backend_addr != mine->backend_addr || won->backend_port != mine->backend_port ||
 	    won->nat_addr != mine->nat_addr || won->nat_port != mine->nat_port) {
 		mb_ct4_rev_key(&rk, mine);
@@ -174,7 +173,7 @@ static __always_inline void mb_np_new(const struct mb_tuple4 *t, __u32 len, stru
 		e.nat_port = t->sport;
 		mb_ct4_rev_key(&k, &e);
 		if (bpf_map_update_elem(&mb_ct4, &k, &e, BPF_ANY) != 0)
-			goto no_port;
+			goto ct_full;
 	} else {
 		e.flags = MB_CT_F_SNAT;
 		if (mb_snat_alloc(&e, hash, now) != 0)
@@ -184,16 +183,32 @@ static __always_inline void mb_np_new(const struct mb_tuple4 *t, __u32 len, stru
 	e.packets = 1;
 	e.bytes = len;
 	mb_ct4_fwd_key(&k, &e);
-	if (bpf_map_update_elem(&mb_ct4, &k, &e, BPF_NOEXIST) != 0 && mb_np_lost_race(&k, &e, t, len, p, now))
-		return;
+	if (bpf_map_update_elem(&mb_ct4, &k, &e, BPF_NOEXIST) != 0) {
+		int race = mb_np_lost_race(&k, &e, t, len, p, now);
+
+		if (race > 0)
+			return;
+		if (race < 0) {
+			/* No FWD entry: the REV one would only hold a port. */
+			mb_ct4_rev_key(&k, &e);
+			mb_ct4_delete_if_same(&k, &e);
+			goto ct_full;
+		}
+	}
 	mb_np_plan_fwd(p, &e);
 	return;
 no_port:
 	p->action = MB_NP_DROP;
 	p->reason = MB_DROP_NAT_NO_PORT;
+	return;
+ct_full:
+	p->action = MB_NP_DROP;
+	p->reason = MB_DROP_CT_FULL;
 }
 
-static __always_inline void mb_np_decide(const struct mb_tuple4 *t, __u32 len, struct mb_np_plan *p)
+/* Not inlined: its conntrack entries (64 bytes each) on the stack must not
+ * add up with the trace step's in the callers' 512 bytes. */
+static __noinline __attribute__((unused)) void mb_np_decide(const struct mb_tuple4 *t, __u32 len, struct mb_np_plan *p)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct mb_lb4_service *svc;
@@ -373,9 +388,11 @@ static __always_inline int mb_skb_parse(struct __sk_buff *skb, struct mb_tuple4 
  * forwarded from `ifindex`, MACs from the neighbour table. tot_len 0: the
  * kernel then checks the MTU against the skb itself, which is right for GSO
  * packets too. No neighbour entry yet: bpf_redirect_neigh resolves it.
- * Returns a verdict, or -1 when there is no route.
+ * Returns a verdict, or -1 when there is no route; `out` gets the device
+ * the packet leaves by.
  */
-static __always_inline int mb_skb_fib_redirect(struct __sk_buff *skb, __u32 ifindex, const struct mb_nat4 *n, __u8 proto)
+static __always_inline int mb_skb_fib_redirect(struct __sk_buff *skb, __u32 ifindex, const struct mb_nat4 *n, __u8 proto,
+					       __u32 *out)
 {
 	struct bpf_fib_lookup f = {
 		.family = MB_AF_INET,
@@ -388,6 +405,7 @@ static __always_inline int mb_skb_fib_redirect(struct __sk_buff *skb, __u32 ifin
 	};
 	long rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
 
+	*out = f.ifindex;
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(f.ifindex, NULL, 0, 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
