@@ -212,7 +212,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   const router = buildApi(agent);
   const server = http.createServer((req, res) => {
     // The UI's pages and assets are not JSON routes (`membrane ui` forwards here).
-    if (req.url === '/ui' || req.url?.startsWith('/ui/')) agent.ui(req, res);
+    if (req.url === '/ui' || req.url?.startsWith('/ui/') || req.url?.startsWith('/ui?')) agent.ui(req, res);
     else void router.handle(req, res);
   });
   await listenUnix(server, config.socket);

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { DEFAULT_SOCKET } from '../agent/api-types.ts';
 import { InputError } from '../errors.ts';
 import type { Command } from './command.ts';
+import { hostAllowed } from '../ui/server.ts';
 
 export interface UiProxy {
   /** http://HOST:PORT/ */
@@ -27,6 +28,12 @@ export function parseListenAddr(field: string, addr: string): { host: string; po
 export async function startUiProxy(socket: string, addr: string): Promise<UiProxy> {
   const { host, port } = parseListenAddr('--address', addr);
   const server = http.createServer((req, res) => {
+    // As the agent's own listener: only requests for localhost or an IP address (no DNS rebinding).
+    if (!hostAllowed(req.headers.host)) {
+      res.writeHead(421, { 'content-type': 'text/plain' });
+      res.end('this UI answers requests for localhost or an IP address only\n');
+      return;
+    }
     const url = req.url ?? '/';
     const target = url === '/metrics' || url.startsWith('/metrics?') ? url : `/ui${url}`;
     const upstream = http.request({ socketPath: socket, path: target, method: req.method, headers: req.headers }, (r) => {
