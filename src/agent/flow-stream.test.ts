@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import type { FlowRecord, LostEvents } from '../observe/flow-types.ts';
+import type { Flow, FlowRecord, LostEvents } from '../observe/flow-types.ts';
 import type { RingSelect } from '../observe/flow-ring.ts';
 import type { FlowQuery } from '../observe/filter.ts';
 import type { StreamSink } from './http.ts';
 import { RecordQueue, runFlowStream, type FlowSource } from './flow-stream.ts';
 
-const rec = (n: number): FlowRecord => ({ lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: String(n) }, node_name: 'n', time: `t${n}` });
-const id = (r: FlowRecord) => ('lost_events' in r ? r.lost_events.num_events_lost : '?');
+// Flows told apart by their uuid.
+const rec = (n: number): FlowRecord => ({ flow: { uuid: String(n) } as Flow, node_name: 'n', time: `t${n}` });
+const kernelLost = (n: number): FlowRecord => ({ lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: String(n) }, node_name: 'n', time: 'x' });
+const id = (r: FlowRecord) => ('lost_events' in r ? `${r.lost_events.source} ${r.lost_events.num_events_lost}` : r.flow.uuid);
 
 class FakeSource implements FlowSource {
   buffered: FlowRecord[] = [];
@@ -75,6 +77,15 @@ test('the queue drops what does not fit and puts one count where the gap is', ()
   assert.throws(() => new RecordQueue(0), RangeError);
 });
 
+test("the agent's own lost_events records are never dropped, even from a full queue", () => {
+  const q = new RecordQueue(1);
+  q.push(rec(1));
+  assert.equal(q.push(rec(2)), false);
+  assert.equal(q.push(kernelLost(500)), true);
+  assert.equal(q.push(rec(3)), false);
+  assert.deepEqual([q.shift(), q.shift(), q.shift(), q.shift(), q.shift()].map((x) => (typeof x === 'number' ? `lost ${x}` : x && id(x))), ['1', 'lost 1', 'PERF_EVENT_RING_BUFFER 500', 'lost 1', undefined]);
+});
+
 test('the queue stays correct across its compaction', () => {
   const q = new RecordQueue(5000);
   for (let round = 0; round < 5; round++) {
@@ -137,7 +148,7 @@ test('a slow follower: the queue is bounded and the gap becomes one HUBBLE_RING_
   await tick();
   src.emit(rec(11));
   await tick();
-  assert.deepEqual(sink.ids, ['1', '2', '3', '7', '11']);
+  assert.deepEqual(sink.ids, ['1', '2', '3', 'HUBBLE_RING_BUFFER 7', '11']);
   assert.deepEqual(src.lostCalls, [7]);
   assert.match(sink.lines[3]!, /"lost_events":\{"source":"HUBBLE_RING_BUFFER","num_events_lost":"7"\}/);
   sink.ac.abort();

@@ -40,8 +40,16 @@ export class RecordQueue {
   get size(): number {
     return this.#records;
   }
-  /** false when the record was dropped (queue full). */
+  /**
+   * false when the record was dropped (queue full). The agent's own
+   * lost_events records are never dropped (they are few: one per poll of
+   * the kernel's counter), so a slow client still learns of those losses.
+   */
   push(rec: FlowRecord): boolean {
+    if ('lost_events' in rec) {
+      this.#items.push(rec);
+      return true;
+    }
     if (this.#records >= this.capacity) {
       const tail = this.#items.length - 1;
       if (tail >= this.#head && typeof this.#items[tail] === 'number') (this.#items[tail] as number)++;
@@ -56,7 +64,7 @@ export class RecordQueue {
   shift(): FlowRecord | number | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const next = this.#items[this.#head++]!;
-    if (typeof next !== 'number') this.#records--;
+    if (typeof next !== 'number' && !('lost_events' in next)) this.#records--;
     // Compact now and then instead of Array.shift() per item (O(n) each).
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items.splice(0, this.#head);
