@@ -231,17 +231,21 @@ class CachingEnricher implements Enricher {
     this.#fresh();
     const ctx: FlowContext = { source: this.#endpoint(e.saddr, e.src_identity), destination: this.#endpoint(e.daddr, e.dst_identity) };
     const p = e.proto;
-    if (p === PROTO_TCP || p === PROTO_UDP || p === PROTO_SCTP) {
+    if ((p === PROTO_TCP || p === PROTO_UDP || p === PROTO_SCTP) && (this.#frontends.size > 0 || this.#backends.size > 0)) {
       const reply = isReply(e);
       // The frontend the packet was sent to: translated (orig_daddr), not yet translated (daddr), or, with socket LB
       // (only the backend ever on the packet), the service the backend belongs to.
       let ds: FlowService | undefined;
       if (e.orig_daddr !== '0.0.0.0') ds = this.#frontends.get(tupleKey(e.orig_daddr, e.orig_dport, p));
-      if (!ds && reply !== true) ds = this.#frontends.get(tupleKey(e.daddr, e.dport, p)) ?? this.#backends.get(tupleKey(e.daddr, e.dport, p));
+      if (!ds && reply !== true) {
+        const k = tupleKey(e.daddr, e.dport, p);
+        ds = this.#frontends.get(k) ?? this.#backends.get(k);
+      }
       if (ds) ctx.destination_service = ds;
       // Replies come from the frontend (reverse-translated) or, with socket LB, from the backend.
-      if (reply !== false) {
-        const ss = this.#frontends.get(tupleKey(e.saddr, e.sport, p)) ?? (reply === true ? this.#backends.get(tupleKey(e.saddr, e.sport, p)) : undefined);
+      if (reply !== false && this.#frontends.size > 0) {
+        const k = tupleKey(e.saddr, e.sport, p);
+        const ss = this.#frontends.get(k) ?? (reply === true ? this.#backends.get(k) : undefined);
         if (ss) ctx.source_service = ss;
       }
     }

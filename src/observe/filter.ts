@@ -82,6 +82,8 @@ export function parseDuration(text: string): number | undefined {
 export function parseTime(param: string, text: string, now: number): number {
   const d = parseDuration(text);
   if (d !== undefined) return now - d;
+  // An unencoded `+02:00` offset arrives as ` 02:00`.
+  text = text.replace(/(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$/, '$1+$2');
   if (RFC3339.test(text)) {
     // Date.parse keeps milliseconds; longer fractions are cut to them.
     const t = Date.parse(text.replace(/(\.\d{3})\d+/, '$1').replace(' ', 'T'));

@@ -11,7 +11,7 @@ import {
   MB_TRACE_FROM_ENDPOINT, MB_TRACE_FROM_NETWORK, MB_TRACE_TO_ENDPOINT, MB_TRACE_TO_NETWORK, MB_TRACE_TO_STACK,
   MB_VERDICT_ALLOWED, MB_VERDICT_AUDIT, MB_VERDICT_DENIED, type RawEvent,
 } from '../datapath/abi.ts';
-import type { Flow, FlowEndpoint, FlowPolicy, FlowService, Layer4, ObservationPoint, TcpFlags, TrafficDirection, Verdict } from './flow-types.ts';
+import type { CiliumEventType, Flow, FlowEndpoint, FlowPolicy, FlowService, Layer4, ObservationPoint, TcpFlags, TrafficDirection, Verdict } from './flow-types.ts';
 
 /** Cilium monitor message types (pkg/monitor/api): what `event_type.type` holds. */
 export const CILIUM_MSG_DROP = 1;
@@ -180,6 +180,17 @@ function layer4(e: RawEvent): Layer4 | undefined {
   }
 }
 
+const UNKNOWN_TYPE: CiliumEventType = Object.freeze({ type: 0 });
+
+/** event_type objects, shared and frozen per (type, sub_type). */
+const EVENT_TYPES = new Map<number, CiliumEventType>();
+function eventType(type: number, subType: number | undefined): CiliumEventType {
+  const k = type * 65536 + (subType ?? 65535);
+  let t = EVENT_TYPES.get(k);
+  if (!t) EVENT_TYPES.set(k, (t = Object.freeze(subType === undefined ? { type } : { type, sub_type: subType })));
+  return t;
+}
+
 export function buildFlow(e: RawEvent, ctx: FlowContext, stamp: FlowStamp): Flow {
   const verdict = verdictOf(e);
   const f: Flow = {
@@ -191,7 +202,7 @@ export function buildFlow(e: RawEvent, ctx: FlowContext, stamp: FlowStamp): Flow
     destination: ctx.destination,
     Type: 'L3_L4',
     node_name: stamp.node_name,
-    event_type: { type: 0 },
+    event_type: UNKNOWN_TYPE,
     traffic_direction: trafficDirectionOf(e),
     Summary: flowSummary(e),
   };
@@ -206,14 +217,14 @@ export function buildFlow(e: RawEvent, ctx: FlowContext, stamp: FlowStamp): Flow
   const ingress = f.traffic_direction === 'INGRESS' || (f.traffic_direction === 'TRAFFIC_DIRECTION_UNKNOWN' && e.dir === MB_DIR_INGRESS);
   switch (e.type) {
     case MB_EVENT_TRACE: {
-      f.event_type = { type: CILIUM_MSG_TRACE, sub_type: TRACE[e.subtype]?.[1] ?? e.subtype };
+      f.event_type = eventType(CILIUM_MSG_TRACE, TRACE[e.subtype]?.[1] ?? e.subtype);
       f.trace_observation_point = observationPointOf(e.subtype);
       break;
     }
     case MB_EVENT_DROP: {
       const r = DROP_REASON_CODES[e.subtype];
       const code = r?.code ?? e.subtype;
-      f.event_type = { type: CILIUM_MSG_DROP, sub_type: code };
+      f.event_type = eventType(CILIUM_MSG_DROP, code);
       f.drop_reason = code;
       f.drop_reason_desc = r?.name ?? 'DROP_REASON_UNKNOWN';
       if (ctx.policy && (e.subtype === 9 || e.subtype === 10)) {
@@ -224,7 +235,7 @@ export function buildFlow(e: RawEvent, ctx: FlowContext, stamp: FlowStamp): Flow
       break;
     }
     case MB_EVENT_POLICY: {
-      f.event_type = { type: CILIUM_MSG_POLICY_VERDICT, sub_type: 0 };
+      f.event_type = eventType(CILIUM_MSG_POLICY_VERDICT, 0);
       f.policy_match_type = e.subtype;
       const denied = e.verdict === MB_VERDICT_DENIED || e.verdict === MB_VERDICT_AUDIT;
       if (e.verdict === MB_VERDICT_DENIED) {
@@ -245,7 +256,7 @@ export function buildFlow(e: RawEvent, ctx: FlowContext, stamp: FlowStamp): Flow
       break;
     }
     default:
-      f.event_type = { type: e.type };
+      f.event_type = eventType(e.type, undefined);
   }
   return f;
 }

@@ -24,11 +24,16 @@ export class LabeledCounter<L extends string> implements LabeledCounts<L> {
   constructor(labelNames: readonly L[]) {
     this.labelNames = labelNames;
   }
-  /** Adds `by` to the entry `key`; `labels()` is called only for a key not seen before. */
-  inc(key: string | number, labels: () => Record<L, string>, by = 1): void {
+  /** Adds `by` to the entry `key`; false when there is none yet (then call `add`; no closure per event). */
+  inc(key: string | number, by = 1): boolean {
     const e = this.#m.get(key);
-    if (e) e.value += by;
-    else this.#m.set(key, { labels: Object.freeze(labels()), value: by });
+    if (!e) return false;
+    e.value += by;
+    return true;
+  }
+  /** Creates or adds to the entry `key` with these labels. */
+  add(key: string | number, labels: Record<L, string>, by = 1): void {
+    if (!this.inc(key, by)) this.#m.set(key, { labels: Object.freeze(labels), value: by });
   }
   *entries(): Iterable<[Record<L, string>, number]> {
     for (const e of this.#m.values()) yield [e.labels, e.value];
@@ -80,18 +85,24 @@ class Counters implements FlowCounters {
   count(e: RawEvent, f: Flow): void {
     this.processed++;
     const v = VERDICT_INDEX[f.verdict];
-    this.flows.inc(((e.type * 256 + e.subtype) * 256 + e.proto) * 4 + v, () => ({
-      type: TYPE_LABELS[e.type] ?? `type ${e.type}`,
-      subtype: e.type === MB_EVENT_TRACE ? (TRACE_SUBTYPE_NAMES[f.event_type.sub_type ?? -1] ?? '') : '',
-      verdict: f.verdict,
-      protocol: PROTOCOL_LABELS[e.proto] ?? String(e.proto),
-    }));
+    const fk = ((e.type * 256 + e.subtype) * 256 + e.proto) * 4 + v;
+    if (!this.flows.inc(fk)) {
+      this.flows.add(fk, {
+        type: TYPE_LABELS[e.type] ?? `type ${e.type}`,
+        subtype: e.type === MB_EVENT_TRACE ? (TRACE_SUBTYPE_NAMES[f.event_type.sub_type ?? -1] ?? '') : '',
+        verdict: f.verdict,
+        protocol: PROTOCOL_LABELS[e.proto] ?? String(e.proto),
+      });
+    }
     if (e.type === MB_EVENT_POLICY) {
-      this.policyVerdicts.inc((e.dir * 256 + e.subtype) * 4 + v, () => ({
-        direction: e.dir === MB_DIR_INGRESS ? 'ingress' : e.dir === MB_DIR_EGRESS ? 'egress' : 'unknown',
-        match: (POLICY_MATCHES[e.subtype] ?? `match ${e.subtype}`).toLowerCase(),
-        action: f.verdict.toLowerCase(),
-      }));
+      const pk = (e.dir * 256 + e.subtype) * 4 + v;
+      if (!this.policyVerdicts.inc(pk)) {
+        this.policyVerdicts.add(pk, {
+          direction: e.dir === MB_DIR_INGRESS ? 'ingress' : e.dir === MB_DIR_EGRESS ? 'egress' : 'unknown',
+          match: (POLICY_MATCHES[e.subtype] ?? `match ${e.subtype}`).toLowerCase(),
+          action: f.verdict.toLowerCase(),
+        });
+      }
     }
     if (e.flags & MB_EVF_NEW && !(e.flags & MB_EVF_REPLY) && f.destination_service) {
       const s = f.destination_service;
@@ -99,7 +110,7 @@ class Counters implements FlowCounters {
       // (the destination is not a frontend); '' when the event was taken before translation.
       const translated = e.orig_daddr !== '0.0.0.0' || !this.isFrontend?.(e);
       const backend = translated ? `${e.daddr}:${e.dport}` : '';
-      this.newConnections.inc(`${s.namespace}/${s.name}|${backend}`, () => ({ namespace: s.namespace, service: s.name, backend }));
+      this.newConnections.add(`${s.namespace}/${s.name}|${backend}`, { namespace: s.namespace, service: s.name, backend });
     }
   }
 
@@ -159,7 +170,7 @@ export class FlowPipeline {
    */
   lost(source: LostSource, count: bigint | number): FlowRecord {
     const n = BigInt(count);
-    this.#counters.lostEvents.inc(source, () => ({ source }), Number(n));
+    this.#counters.lostEvents.add(source, { source }, Number(n));
     return { lost_events: { source, num_events_lost: n.toString() }, node_name: this.nodeName, time: new Date().toISOString() };
   }
 
