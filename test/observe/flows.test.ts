@@ -190,6 +190,17 @@ after(async () => {
 describe('the flows of known connections', () => {
   test('an allowed connection: pods, namespaces, labels, identities, ports, verdicts, directions, replies', async () => {
     const all = conn(await flows('--all'), ALLOWED);
+    // Exactly these, at the default aggregation (medium: delivery points only; per direction the
+    // first packet and SYN/FIN/RST): the verdict of backend-1's ingress policy, the SYN, the
+    // SYN-ACK (a reply: the frontend's egress connection), both FINs.
+    const shape = (f: Flow) => [f.event_type.type === 5 ? 'policy-verdict' : f.event_type.type === 4 ? `trace:${f.trace_observation_point}` : 'drop', f.is_reply ?? '-', f.Summary, f.traffic_direction].join(' ');
+    assert.deepEqual(all.map(shape).sort(), [
+      'policy-verdict - TCP Flags: SYN INGRESS',
+      'trace:TO_ENDPOINT false TCP Flags: SYN INGRESS',
+      'trace:TO_ENDPOINT true TCP Flags: SYN, ACK EGRESS',
+      'trace:TO_ENDPOINT false TCP Flags: ACK, FIN INGRESS',
+      'trace:TO_ENDPOINT true TCP Flags: ACK, FIN EGRESS',
+    ].sort());
     assert.ok(all.length > 0, 'flows of the allowed connection');
     for (const f of all) {
       assert.equal(f.Type, 'L3_L4');
@@ -263,7 +274,9 @@ describe('the flows of known connections', () => {
       assert.equal(v.traffic_direction, 'INGRESS');
       assert.equal(v.drop_reason_desc, 'POLICY_DENIED');
     }
-    assert.ok(!all.some((f) => f.verdict === 'FORWARDED' && f.event_type.type === 4 && f.trace_observation_point === 'TO_ENDPOINT'), 'nothing delivered to backend-2');
+    // Only these: per SYN (the first and its retransmissions) one verdict and one drop; nothing delivered.
+    assert.equal(all.length, drops.length + verdicts.length, JSON.stringify(all));
+    assert.equal(drops.length, verdicts.length);
   });
 
   test('a connection through the ClusterIP: the service is named, the backend that answered is the destination', async () => {
@@ -276,6 +289,11 @@ describe('the flows of known connections', () => {
       assert.equal(podOf(f.destination), viaServiceBackend, 'socket LB: the packets carry the backend');
       assert.equal(port(f)[1], 8080);
     }
+    // The replies come from the service, as Hubble names them.
+    const replies = all.filter((f) => f.is_reply === true);
+    assert.ok(replies.length > 0);
+    for (const f of replies) assert.deepEqual(f.source_service, { name: 'backend', namespace: 'demo' }, JSON.stringify(f));
+    assert.equal(all.length, 5, 'as the direct connection: verdict, SYN, SYN-ACK, two FINs');
   });
 });
 
