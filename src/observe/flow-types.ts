@@ -19,7 +19,7 @@ export interface FlowEndpoint {
   /** `k8s:app=web`, sorted, as Cilium prints labels (reserved ones: `reserved:world`). */
   labels?: string[];
   pod_name?: string;
-  /** The pod's owner when known ({name, kind}); Membrane: derived from the `app` label (kind 'Pod' otherwise). */
+  /** The pod's workload: Membrane has no owner references, so {name: app label, kind: 'App'}, or {name: pod, kind: 'Pod'}. */
   workloads?: { name: string; kind: string }[];
 }
 
@@ -78,7 +78,7 @@ export interface Flow {
   source_service?: FlowService;
   destination_service?: FlowService;
   traffic_direction: TrafficDirection;
-  /** Policy verdicts: Hubble's bitmask (1 L3_ONLY, 2 L3_L4, 4 L4_ONLY, 8 ALL). */
+  /** Policy verdicts: what matched, as Cilium sends it (0 none, 1 L3-only, 2 L3-L4, 3 L4-only, 4 all). */
   policy_match_type?: number;
   /** Trace events: where the packet was seen. */
   trace_observation_point?: ObservationPoint;
