@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Entry point of `make bench`: Membrane side by side with what a user would
-# otherwise run, on this machine. Three suites:
+# otherwise run, on this machine. Four suites:
 #
 #   foundation  Membrane vs the bridge CNI plugin (bench/bench.ts: --quick,
 #               --pods N, --rounds N, --out DIR). Results bench/out/latest.*
@@ -11,6 +11,13 @@
 #               (bench/policy.ts: --quick, --endpoints, --sizes, --spread,
 #               --rounds, --seconds, --iptables legacy|nft, --out DIR).
 #               Results bench/out/policy-latest.*
+#   observe     what observation costs: events/s the agent takes on one core
+#               without loss, its CPU and memory at steady event rates, and
+#               the pod-to-pod connection rate at each aggregation level vs
+#               events disabled (bench/observe.ts: --quick, --parts, --rates,
+#               --step-seconds, --sustain-rates, --sustain-seconds, --rounds,
+#               --seconds, --agent-cpu, --producer-cpu, --out DIR).
+#               Results bench/out/observe-latest.*
 #
 #   bash bench/run.sh                      # all suites (make bench)
 #   bash bench/run.sh services --quick     # one suite, with its options
@@ -21,7 +28,9 @@
 # (network namespaces, /sys/fs/bpf/mbk-bench, /var/lib/mbk-bench, the
 # cgroup membrane-mbk-m); the policy suite's is mbw-* (network namespaces,
 # /sys/fs/bpf/mbw-bench, /var/lib/mbw-bench, the cgroup membrane-mbw-m;
-# its iptables chains and ipsets, MBW-*, live inside its own namespaces).
+# its iptables chains and ipsets, MBW-*, live inside its own namespaces);
+# the observe suite's is mbx-* (network namespaces, /sys/fs/bpf/mbx-bench,
+# /var/lib/mbx-bench, the cgroup membrane-mbx-m).
 # All add host blackhole routes for their CIDRs.
 # The scripts remove it all themselves; the trap below is the backstop for
 # when one is killed outright.
@@ -30,12 +39,14 @@ cd "$(dirname "$0")/.."
 if [ -x .tools/node/bin/node ]; then export PATH="$PWD/.tools/node/bin:$PATH"; fi
 
 CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24 10.213.0.0/24 10.214.0.0/24 10.215.0.0/24 198.18.13.0/24 198.18.14.0/24 10.112.0.0/12
-       10.218.0.0/20 10.218.255.0/24 10.219.0.0/20 10.96.18.0/24)
-CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m /sys/fs/cgroup/unified/membrane-mbw-m /sys/fs/cgroup/membrane-mbw-m)
+       10.218.0.0/20 10.218.255.0/24 10.219.0.0/20 10.96.18.0/24
+       10.226.0.0/16 198.18.26.0/24 10.96.26.0/24)
+CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m /sys/fs/cgroup/unified/membrane-mbw-m /sys/fs/cgroup/membrane-mbw-m
+         /sys/fs/cgroup/unified/membrane-mbx-m /sys/fs/cgroup/membrane-mbx-m)
 
 cleanup() {
   local ns pids cg
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkw]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwx]-/ {print $1}'); do
     # Only processes these benchmarks started live in their namespaces.
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
@@ -45,7 +56,7 @@ cleanup() {
     pids=$(cat "$cg/cgroup.procs" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkw]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwx]-/ {print $1}'); do
     ip netns del "$ns" 2>/dev/null
   done
   for cidr in "${CIDRS[@]}"; do
@@ -57,7 +68,7 @@ cleanup() {
       rmdir "$cg" 2>/dev/null || sleep 0.2
     done
   done
-  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench /sys/fs/bpf/mbw-bench /var/lib/mbw-bench
+  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench /sys/fs/bpf/mbw-bench /var/lib/mbw-bench /sys/fs/bpf/mbx-bench /var/lib/mbx-bench
   return 0
 }
 
@@ -68,7 +79,7 @@ fi
 
 suite=all
 case "${1:-}" in
-  foundation | services | policy | all) suite=$1; shift ;;
+  foundation | services | policy | observe | all) suite=$1; shift ;;
 esac
 
 cleanup # leftovers of an earlier run that was killed
@@ -99,8 +110,16 @@ fi
 if [ "$suite" = all ] || [ "$suite" = policy ]; then
   if [ "$suite" = all ]; then
     node bench/policy.ts "${common[@]}" || rc=$?
+    cleanup
   else
     node bench/policy.ts "$@" || rc=$?
+  fi
+fi
+if [ "$suite" = all ] || [ "$suite" = observe ]; then
+  if [ "$suite" = all ]; then
+    node bench/observe.ts "${common[@]}" || rc=$?
+  else
+    node bench/observe.ts "$@" || rc=$?
   fi
 fi
 exit $rc
