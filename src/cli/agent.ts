@@ -7,6 +7,7 @@ import { parseCidr4 } from '../net/ip4.ts';
 import { isIPv4 } from '../k8s/service.ts';
 import type { Command } from './command.ts';
 import { AGGREGATION_LEVELS, type AggregationLevel } from '../datapath/abi.ts';
+import { parseListenAddr } from '../net/listen-addr.ts';
 
 type ServiceOptions = Pick<AgentConfig, 'serviceCidr' | 'nodePortRange' | 'devices' | 'nodeIp' | 'lbAcceleration' | 'lbMode' | 'maglevTableSize' | 'cgroupRoot'>;
 
@@ -59,7 +60,7 @@ export function parseObserveOptions(values: Record<string, unknown>): ObserveOpt
   if (!(AGGREGATION_LEVELS as readonly string[]).includes(level)) throw new InputError('--monitor-aggregation', `'${level}' is not one of ${AGGREGATION_LEVELS.join(', ')}`);
   const addr = (k: string, dflt: string) => {
     const v = str(k, dflt);
-    if (v !== '' && !/^(\d{1,3}(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/.test(v)) throw new InputError(`--${k}`, `'${v}' is not HOST:PORT (e.g. 127.0.0.1:9962), or '' to turn it off`);
+    if (v !== '') parseListenAddr(`--${k}`, v); // '' turns the listener off
     return v;
   };
   return {

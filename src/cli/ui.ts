@@ -6,7 +6,7 @@
 // local port to them, as `cilium hubble ui` port-forwards in Kubernetes.
 import http from 'node:http';
 import { DEFAULT_SOCKET } from '../agent/api-types.ts';
-import { InputError } from '../errors.ts';
+import { parseListenAddr } from '../net/listen-addr.ts';
 import type { Command } from './command.ts';
 import { hostAllowed } from '../ui/server.ts';
 
@@ -14,14 +14,6 @@ export interface UiProxy {
   /** http://HOST:PORT/ */
   url: string;
   close(): Promise<void>;
-}
-
-/** Parses HOST:PORT (port 0: any free port). */
-export function parseListenAddr(field: string, addr: string): { host: string; port: number } {
-  const m = /^(.+):(\d{1,5})$/.exec(addr);
-  const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new InputError(field, `'${addr}' is not HOST:PORT (e.g. 127.0.0.1:12000)`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 /** Serves the agent's /ui/ and /metrics (reached over `socket`) on `addr`. */

@@ -22,7 +22,7 @@
 //   membrane_agent_*  (process CPU, memory, fds, event-loop lag, GC) cilium_process_* and go_*
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { parseListenAddr } from '../cli/ui.ts';
+import { parseListenAddr } from '../net/listen-addr.ts';
 import { DROP_REASONS, MB_CT_DIR_FWD, MB_DIR_EGRESS, MB_DIR_INGRESS, MB_METRIC_EVENT_LOST } from '../datapath/abi.ts';
 import type { ServiceJSON } from '../agent/api-types.ts';
 import type { Datapath } from '../datapath/datapath.ts';

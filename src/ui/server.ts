@@ -12,7 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseListenAddr } from '../cli/ui.ts';
+import { parseListenAddr } from '../net/listen-addr.ts';
 import { CLIENT_QUEUE_RECORDS, NDJSON, runFlowStream, type FlowSource } from '../agent/flow-stream.ts';
 import type { StreamSink } from '../agent/http.ts';
 import { MembraneError } from '../errors.ts';
