@@ -100,6 +100,18 @@ export class Router {
 }
 
 async function stream(s: StreamResponse, res: http.ServerResponse): Promise<void> {
+  res.writeHead(s.status, { 'content-type': s.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.flushHeaders();
+  await writeStream(res, s.run);
+}
+
+/**
+ * Runs `run` on a sink over `res`, whose headers are sent: writes with
+ * backpressure, aborts when the client goes, ends the body when `run`
+ * returns and cuts the connection when it throws (a truncated stream must
+ * not look complete).
+ */
+export async function writeStream(res: http.ServerResponse, run: (sink: StreamSink) => Promise<void> | void): Promise<void> {
   const ac = new AbortController();
   const gone = () => ac.abort();
   res.once('close', gone);
@@ -115,10 +127,8 @@ async function stream(s: StreamResponse, res: http.ServerResponse): Promise<void
     drained: () => (ac.signal.aborted || !res.writableNeedDrain ? Promise.resolve() : new Promise<void>((r) => waiters.add(r))),
     signal: ac.signal,
   };
-  res.writeHead(s.status, { 'content-type': s.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.flushHeaders();
   try {
-    await s.run(sink);
+    await run(sink);
     if (!ac.signal.aborted) res.end();
   } catch {
     res.destroy();

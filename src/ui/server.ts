@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseListenAddr } from '../net/listen-addr.ts';
 import { CLIENT_QUEUE_RECORDS, NDJSON, runFlowStream, type FlowSource } from '../agent/flow-stream.ts';
-import type { StreamSink } from '../agent/http.ts';
+import { writeStream } from '../agent/http.ts';
 import { MembraneError } from '../errors.ts';
 import { matchRecord, parseFlowQuery, type FlowQuery } from '../observe/filter.ts';
 import type { RingSelect } from '../observe/flow-ring.ts';
@@ -126,26 +126,7 @@ function streamFlows(source: UiFlowSource, q: FlowQuery, req: http.IncomingMessa
   res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store', ...SECURITY_HEADERS });
   if (req.method === 'HEAD') return void res.end();
   res.flushHeaders();
-  const ac = new AbortController();
-  const waiters = new Set<() => void>();
-  const wake = () => {
-    for (const w of waiters) w();
-    waiters.clear();
-  };
-  res.once('close', () => ac.abort());
-  res.on('drain', wake);
-  ac.signal.addEventListener('abort', wake, { once: true });
-  const sink: StreamSink = {
-    write: (text) => (ac.signal.aborted ? false : res.write(text)),
-    drained: () => (ac.signal.aborted || !res.writableNeedDrain ? Promise.resolve() : new Promise<void>((r) => waiters.add(r))),
-    signal: ac.signal,
-  };
-  runFlowStream(source, q, sink, { queueRecords }).then(
-    () => {
-      if (!ac.signal.aborted) res.end();
-    },
-    () => res.destroy(),
-  );
+  void writeStream(res, (sink) => runFlowStream(source, q, sink, { queueRecords }));
 }
 
 function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
