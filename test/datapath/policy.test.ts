@@ -29,6 +29,7 @@ import { RingBufferReader } from '../../src/datapath/ringbuf.ts';
 import { tcQuery } from '../../src/datapath/tc.ts';
 import { xdpDetach } from '../../src/datapath/xdp.ts';
 import { run } from '../../src/endpoint/exec.ts';
+import { makeHandPod, makeHandWorld } from './hand-node.ts';
 import { decodeEvent, monotonicToWall, type DecodedEvent } from '../../src/observe/events.ts';
 import { NODE_BIN } from '../../src/sandbox/topology.ts';
 
@@ -156,9 +157,6 @@ async function shQuiet(cmd: string, ...args: string[]): Promise<void> {
   await run(cmd, args, { allowFail: true });
 }
 
-async function ifindexOf(dev: string): Promise<number> {
-  return (JSON.parse(await sh('ip', '-j', 'link', 'show', 'dev', dev)) as Array<{ ifindex: number }>)[0]!.ifindex;
-}
 
 /** A pod: netns, veth (pod side eth0), /32 address routed through the node, and its peer process. */
 async function makePod(def: (typeof POD_DEFS)[number], n: number): Promise<Pod> {
@@ -166,30 +164,7 @@ async function makePod(def: (typeof POD_DEFS)[number], n: number): Promise<Pod> 
   const hostIf = `mbp${PID36}${def.name}`;
   const mac = `02:16:00:00:0${n}:02`;
   const hostMac = `02:16:00:00:0${n}:01`;
-  await sh('ip', 'netns', 'add', netns);
-  cleanups.push(() => shQuiet('ip', 'netns', 'del', netns));
-  await sh('ip', 'link', 'add', hostIf, 'address', hostMac, 'type', 'veth', 'peer', 'name', 'eth0', 'address', mac, 'netns', netns);
-  cleanups.push(() => shQuiet('ip', 'link', 'del', hostIf));
-  await run('ip', ['-batch', '-'], {
-    input: [
-      `link set ${hostIf} up`,
-      `route replace ${def.ip}/32 dev ${hostIf} scope link src ${NODE_IP}`,
-      `neigh replace ${def.ip} lladdr ${mac} dev ${hostIf} nud permanent`,
-    ].join('\n') + '\n',
-  });
-  // The node forwards for its pods (bpf_lxc's FIB lookup for NodePort replies wants it on the veth).
-  fs.writeFileSync(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, '1');
-  await run('ip', ['netns', 'exec', netns, 'sh', '-ec', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; exec ip -batch -'], {
-    input: [
-      'link set lo up',
-      `addr add ${def.ip}/32 dev eth0`,
-      'link set eth0 up',
-      `route add ${NODE_IP} dev eth0 scope link`,
-      `route add default via ${NODE_IP} dev eth0 src ${def.ip}`,
-      `neigh replace ${NODE_IP} lladdr ${hostMac} dev eth0 nud permanent`,
-    ].join('\n') + '\n',
-  });
-  const ifindex = await ifindexOf(hostIf);
+  const ifindex = await makeHandPod({ netns, hostIf, ip: def.ip, nodeIp: NODE_IP, mac, hostMac }, cleanups);
   const peer = new Peer(netns, TCP_PORTS, UDP_PORTS);
   cleanups.push(() => peer.kill());
   await peer.ready;
@@ -198,16 +173,7 @@ async function makePod(def: (typeof POD_DEFS)[number], n: number): Promise<Pod> 
 
 /** The world: a netns behind the uplink veth, the node at UPLINK_IP. */
 async function makeWorld(): Promise<void> {
-  await sh('ip', 'netns', 'add', WORLD_NS);
-  cleanups.push(() => shQuiet('ip', 'netns', 'del', WORLD_NS));
-  await sh('ip', 'link', 'add', UPLINK_IF, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', WORLD_NS);
-  cleanups.push(() => shQuiet('ip', 'link', 'del', UPLINK_IF));
-  await sh('ip', 'addr', 'add', `${UPLINK_IP}/24`, 'dev', UPLINK_IF);
-  await sh('ip', 'link', 'set', UPLINK_IF, 'up');
-  await run('ip', ['netns', 'exec', WORLD_NS, 'sh', '-ec', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; exec ip -batch -'], {
-    input: ['link set lo up', `addr add ${WORLD_IP}/24 dev eth0`, 'link set eth0 up'].join('\n') + '\n',
-  });
-  uplinkIfindex = await ifindexOf(UPLINK_IF);
+  uplinkIfindex = await makeHandWorld({ netns: WORLD_NS, uplinkIf: UPLINK_IF, uplinkIp: UPLINK_IP, worldIp: WORLD_IP }, cleanups);
   world = new Peer(WORLD_NS, [], []);
   cleanups.push(() => world.kill());
   await world.ready;
