@@ -264,6 +264,9 @@ static __always_inline void mb_policy_emit(struct __sk_buff *skb, const struct m
 	ev.src_identity = v->src_identity;
 	ev.dst_identity = v->dst_identity;
 	ev.rule_id = v->rule_id;
+	/* Policy judges packets in a connection's original direction only
+	 * (replies pass through mb_pct4): the verdict is about a request. */
+	ev.flags = MB_EVF_REPLY_KNOWN;
 	if (type == MB_EVENT_POLICY)
 		ev.verdict = v->verdict;
 	if (t->proto == IPPROTO_ICMP) {

@@ -277,7 +277,7 @@ match the source or the destination, their from-/to- forms only one side.
 
 Output: compact (default) prints one line per flow:
   Nov 22 10:01:02.123: demo/frontend:41234 (ID:300) -> demo/backend-1:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN)
-  Nov 22 10:01:03.456: demo/backend-1:50122 (ID:301) <> demo/backend-2:8080 (ID:301) Policy denied DROPPED (TCP Flags: SYN)
+  Nov 22 10:01:03.456: demo/backend-1:50122 (ID:301) -> demo/backend-2:8080 (ID:301) Policy denied DROPPED (TCP Flags: SYN)
 replies are shown from the other side with '<-', flows of unknown direction
 with '<>'; json prints one record per
 line exactly as GET /v1/flows sends it (jq '.flow.source.pod_name'); table

@@ -195,7 +195,7 @@ describe('the flows of known connections', () => {
     // SYN-ACK (a reply: the frontend's egress connection), both FINs.
     const shape = (f: Flow) => [f.event_type.type === 5 ? 'policy-verdict' : f.event_type.type === 4 ? `trace:${f.trace_observation_point}` : 'drop', f.is_reply ?? '-', f.Summary, f.traffic_direction].join(' ');
     assert.deepEqual(all.map(shape).sort(), [
-      'policy-verdict - TCP Flags: SYN INGRESS',
+      'policy-verdict false TCP Flags: SYN INGRESS',
       'trace:TO_ENDPOINT false TCP Flags: SYN INGRESS',
       'trace:TO_ENDPOINT true TCP Flags: SYN, ACK EGRESS',
       'trace:TO_ENDPOINT false TCP Flags: ACK, FIN INGRESS',
