@@ -24,7 +24,7 @@
 //
 //   node bench/observe.ts [--quick] [--parts events,resources,datapath]
 //       [--rates 25000,50000,...] [--step-seconds 8] [--sustain-rates 10000,100000]
-//       [--sustain-seconds 15] [--rounds 5] [--seconds 5] [--pods 8]
+//       [--sustain-seconds 15] [--rounds 6] [--busy-rounds 4] [--configs disabled,none,maximum,medium] [--seconds 5] [--pods 8]
 //       [--agent-cpu 0] [--producer-cpu N-1] [--nice -10] [--no-profile]
 //       [--profile-seconds 5] [--bpf-dir build/bpf] [--out DIR]
 //
@@ -81,7 +81,7 @@ const { values: opts } = parseArgs({
     'producer-cpu': { type: 'string', default: String(RR_CPU) },
     'bpf-dir': { type: 'string', default: path.join(REPO, 'build/bpf') },
     configs: { type: 'string', default: CONFIGS.join(',') },
-    'no-spinner': { type: 'boolean', default: false },
+    'busy-rounds': { type: 'string' },
     nice: { type: 'string', default: '-10' },
     'no-profile': { type: 'boolean', default: false },
     'profile-seconds': { type: 'string' },
@@ -95,7 +95,7 @@ const P = {
   stepSeconds: Number(opts['step-seconds'] ?? (quick ? 2 : 8)),
   sustainRates: opts['sustain-rates']!.split(',').map(Number),
   sustainSeconds: Number(opts['sustain-seconds'] ?? (quick ? 3 : 15)),
-  rounds: Number(opts.rounds ?? (quick ? 2 : 5)),
+  rounds: Number(opts.rounds ?? (quick ? 2 : 6)),
   seconds: Number(opts.seconds ?? (quick ? 2 : 5)),
   warmupSeconds: quick ? 0.5 : 1,
   pods: Number(opts.pods ?? (quick ? 4 : 8)),
@@ -109,13 +109,11 @@ const P = {
   refine: quick ? 0 : 2,
   connPort: 7101,
   /**
-   * During the connection rounds, a SCHED_IDLE busy loop on the agent's CPU:
-   * it runs only when nothing else wants that CPU, so the CPU never idles
-   * whether the agent has events to read or not. (In a VM an idle vCPU halts,
-   * and waking it costs the pods' CPU more than the agent's reading does:
-   * without it, "events disabled" measured slower than "medium".)
+   * Rounds of a second pass (events disabled, none, medium) with a SCHED_IDLE
+   * busy loop on the agent's CPU, so that CPU never idles: each wake-up of
+   * the agent then costs the pods' CPU a reschedule IPI (0: no second pass).
    */
-  spinner: !(opts['no-spinner'] ?? false),
+  busyRounds: Number(opts['busy-rounds'] ?? (quick ? 0 : 4)),
   /** The connection-rate configurations (disabled is the baseline of the ratios). */
   configs: opts.configs!.split(',') as ConnConfig[],
   /**
@@ -393,9 +391,9 @@ async function sustain(rate: number, seconds: number): Promise<ResourceSample> {
 /** Pod commands in the node's cgroup, at --nice. */
 const podWrap = (argv: string[]): string[] => node!.wrap(['nice', '-n', String(P.nice), ...argv]);
 
-async function connRound(bins: Bins, clientNs: string, serverIp: string, r: number): Promise<ConnSample[]> {
+async function connRound(bins: Bins, clientNs: string, serverIp: string, r: number, configs: readonly ConnConfig[]): Promise<ConnSample[]> {
   const out: ConnSample[] = [];
-  const order = P.configs.map((_, i) => P.configs[(i + r) % P.configs.length]!);
+  const order = configs.map((_, i) => configs[(i + r) % configs.length]!);
   for (const config of order) {
     await startAgent(CONFIG_ARGS[config]);
     await sleep(500);
@@ -523,26 +521,40 @@ async function main(): Promise<void> {
     const clientNs = node.netnsOf(client.name);
     await tuneClient(clientNs);
     await startServers(daemons, node.netnsOf(server.name), bins, podWrap, [P.connPort]);
-    if (P.spinner) {
-      spinner = spawn('chrt', ['-i', '0', 'taskset', '-c', P.agentCpu, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
-    }
-    const samples: ConnSample[] = [];
-    for (let r = 0; r < P.rounds; r++) {
-      const s = await connRound(bins, clientNs, server.ip, r);
-      samples.push(...s);
-      log(`  round ${r + 1}/${P.rounds}: ${s.map((x) => `${x.config} ${round(x.rate)}`).join('  ')} conn/s`);
-    }
-    spinner?.kill('SIGKILL');
-    spinner = undefined;
+    const pass = async (configs: readonly ConnConfig[], rounds: number, busy: boolean) => {
+      if (busy) spinner = spawn('chrt', ['-i', '0', 'taskset', '-c', P.agentCpu, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+      try {
+        const samples: ConnSample[] = [];
+        for (let r = 0; r < rounds; r++) {
+          const s = await connRound(bins, clientNs, server.ip, r, configs);
+          samples.push(...s);
+          log(`  round ${r + 1}/${rounds}${busy ? ' (agent CPU busy)' : ''}: ${s.map((x) => `${x.config} ${round(x.rate)}`).join('  ')} conn/s`);
+        }
+        return samples;
+      } finally {
+        spinner?.kill('SIGKILL');
+        spinner = undefined;
+      }
+    };
+    const common = `Client and server pods on CPU ${RR_CPU}, the agent on CPU ${P.agentCpu}, restarted with each configuration's flags; connect, 1-byte round trip, close, one at a time for ${P.seconds} s after ${P.warmupSeconds} s; rounds in rotating order; ratios are medians of per-round ratios to "events disabled" of the same round. The pair is selected by no policy (no verdict events): trace events only.`;
+    const samples = await pass(P.configs, P.rounds, false);
     connSum = summarizeConn(samples);
     result.conn = { samples, summary: connSum };
-    md.push(
-      '### Datapath cost: new connections between two pods',
-      '',
-      `Client and server pods on CPU ${RR_CPU}, the agent on CPU ${P.agentCpu}, restarted with each configuration's flags; connect, 1-byte round trip, close, one at a time for ${P.seconds} s after ${P.warmupSeconds} s; ${P.rounds} rounds in rotating order; ratios are medians of per-round ratios to "events disabled". The pair is selected by no policy (no verdict events): trace events only. ${P.spinner ? `A SCHED_IDLE busy loop on CPU ${P.agentCpu} keeps that CPU from idling in every configuration (see bench/README.md).` : 'No busy loop on the agent\'s CPU (--no-spinner).'}`,
-      '',
-      connTable(connSum),
-    );
+    md.push('### Datapath cost: new connections between two pods', '', `${common} ${P.rounds} rounds; the agent's CPU otherwise idle.`, '', connTable(connSum));
+    if (P.busyRounds > 0) {
+      const busyConfigs = P.configs.filter((c) => c !== 'maximum');
+      log(`==> (3b) the same with the agent's CPU busy (a SCHED_IDLE loop on CPU ${P.agentCpu}): ${busyConfigs.join(', ')}; ${P.busyRounds} rounds`);
+      const busy = await pass(busyConfigs, P.busyRounds, true);
+      const busySum = summarizeConn(busy);
+      result.connAgentCpuBusy = { samples: busy, summary: busySum };
+      md.push(
+        '#### The same with the agent\'s CPU busy',
+        '',
+        `${common} ${P.busyRounds} rounds with a SCHED_IDLE busy loop on CPU ${P.agentCpu}: it yields to the agent at once, but the CPU never idles, so each wake-up of the agent is a reschedule IPI from the pods' CPU instead of a store to an idle (polling) CPU's flag. Shown for the wake-up cost; the aim is judged above.`,
+        '',
+        connTable(busySum),
+      );
+    }
   }
 
   const aims = observeAims(best, connSum);
