@@ -27,3 +27,12 @@ test('help lists usage, options with defaults and the global ones', () => {
   assert.match(h, /--socket PATH/);
   assert.match(h, /-h, --help/);
 });
+
+test('a bare-able option alone means its bare value; with a value it takes the value', () => {
+  const c: Command = { ...cmd, options: { 'is-reply': { type: 'string', bare: 'true', help: 'replies' }, port: { type: 'string', help: 'port' } } };
+  assert.equal(parse(c, ['--is-reply']).values['is-reply'], 'true');
+  assert.equal(parse(c, ['--is-reply', '--port', '80']).values['is-reply'], 'true');
+  assert.equal(parse(c, ['--is-reply', 'false']).values['is-reply'], 'false');
+  assert.equal(parse(c, ['--is-reply=false']).values['is-reply'], 'false');
+  assert.equal(parse(c, ['--port', '80']).values['is-reply'], undefined);
+});

@@ -12,6 +12,8 @@ export interface OptionSpec {
   help: string;
   /** Shown as --name VALUE */
   value?: string;
+  /** A string option that may stand alone (`--is-reply`, as in hubble): then it means this value. */
+  bare?: string;
 }
 
 export interface Command {
@@ -40,6 +42,13 @@ export function parse(cmd: Command, argv: string[]): ParsedArgs {
   for (const [k, o] of Object.entries({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) })) {
     options[k] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
   }
+  // `--flag` of a `bare` option without a value of its own: the option's bare value.
+  const all = { ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) };
+  argv = argv.map((a, i) => {
+    const spec = a.startsWith('--') ? all[a.slice(2)] : undefined;
+    const next = argv[i + 1];
+    return spec?.bare !== undefined && (next === undefined || next.startsWith('-')) ? `${a}=${spec.bare}` : a;
+  });
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values as ParsedArgs['values'], positionals: r.positionals };

@@ -37,7 +37,7 @@ export const FILTER_FLAGS: Record<string, OptionSpec> = {
   'from-service': { type: 'string', multiple: true, value: 'NS/NAME', help: 'flows from this service' },
   'to-service': { type: 'string', multiple: true, value: 'NS/NAME', help: 'flows to this service' },
   'traffic-direction': { type: 'string', multiple: true, value: 'DIR', help: 'ingress or egress' },
-  'is-reply': { type: 'string', value: 'true|false', help: 'only replies (true) or only requests (false)' },
+  'is-reply': { type: 'string', value: 'true|false', bare: 'true', help: 'only replies (--is-reply, --is-reply true) or only requests (--is-reply false)' },
 };
 
 export const OBSERVE_OPTIONS: Record<string, OptionSpec> = {
