@@ -143,6 +143,7 @@ let spinner: ChildProcess | undefined;
 async function cleanup(): Promise<void> {
   producer?.kill();
   spinner?.kill('SIGKILL');
+  bpfStats(false);
   await daemons.killAll();
   if (node && fs.existsSync(node.t.logFile)) {
     fs.mkdirSync(opts.out!, { recursive: true });
@@ -212,6 +213,56 @@ function agentPid(): number {
 function cpuSeconds(pid: number): number {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / 100; // clock ticks (USER_HZ 100)
+}
+
+/** Interrupt counts of /proc/interrupts rows (RES: reschedule IPIs, IWI: irq work, CAL: function calls), summed over CPUs. */
+function interrupts(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of fs.readFileSync('/proc/interrupts', 'utf8').split('\n')) {
+    const m = /^\s*(RES|IWI|CAL):\s+([\d\s]+?)\s+[A-Za-z]/.exec(line);
+    if (m) out[m[1]!] = m[2]!.trim().split(/\s+/).reduce((a, b) => a + Number(b), 0);
+  }
+  return out;
+}
+
+/** The ids of the tc programs on the host sides of these endpoints (node netns). */
+async function endpointProgIds(hostIfs: readonly string[]): Promise<number[]> {
+  const ids = new Set<number>();
+  for (const dev of hostIfs) {
+    const r = await exec('nsenter', [`--net=/var/run/netns/${node!.nodeNs}`, '--', 'bpftool', '-j', 'net', 'show', 'dev', dev]);
+    if (r.code !== 0) continue;
+    for (const sec of JSON.parse(r.stdout) as Array<Record<string, Array<{ prog_id?: number; id?: number }>>>) {
+      for (const list of Object.values(sec)) for (const a of list ?? []) if (a.prog_id ?? a.id) ids.add((a.prog_id ?? a.id)!);
+    }
+  }
+  return [...ids];
+}
+
+/** Run time (ns) and runs of programs since bpf stats were enabled (kernel.bpf_stats_enabled). */
+async function progRunTime(ids: readonly number[]): Promise<{ ns: number; runs: number }> {
+  let ns = 0;
+  let runs = 0;
+  for (const id of ids) {
+    const r = await exec('bpftool', ['-j', 'prog', 'show', 'id', String(id)]);
+    if (r.code !== 0) continue;
+    const p = JSON.parse(r.stdout) as { run_time_ns?: number; run_cnt?: number };
+    ns += p.run_time_ns ?? 0;
+    runs += p.run_cnt ?? 0;
+  }
+  return { ns, runs };
+}
+
+let statsWas: string | undefined;
+/** kernel.bpf_stats_enabled on for the connection rounds (it is global: restored after, and in cleanup). */
+function bpfStats(on: boolean): void {
+  const f = '/proc/sys/kernel/bpf_stats_enabled';
+  if (on) {
+    statsWas ??= fs.readFileSync(f, 'utf8').trim();
+    fs.writeFileSync(f, '1');
+  } else if (statsWas !== undefined) {
+    fs.writeFileSync(f, statsWas);
+    statsWas = undefined;
+  }
 }
 
 /** Nanoseconds the process's threads have spent waiting for a CPU while runnable (schedstat), summed. */
@@ -391,7 +442,7 @@ async function sustain(rate: number, seconds: number): Promise<ResourceSample> {
 /** Pod commands in the node's cgroup, at --nice. */
 const podWrap = (argv: string[]): string[] => node!.wrap(['nice', '-n', String(P.nice), ...argv]);
 
-async function connRound(bins: Bins, clientNs: string, serverIp: string, r: number, configs: readonly ConnConfig[]): Promise<ConnSample[]> {
+async function connRound(bins: Bins, clientNs: string, serverIp: string, r: number, configs: readonly ConnConfig[], hostIfs: readonly string[]): Promise<ConnSample[]> {
   const out: ConnSample[] = [];
   const order = configs.map((_, i) => configs[(i + r) % configs.length]!);
   for (const config of order) {
@@ -402,14 +453,26 @@ async function connRound(bins: Bins, clientNs: string, serverIp: string, r: numb
     const pid = agentPid();
     const c0 = await counts();
     const cpu0 = cpuSeconds(pid);
+    const progs = await endpointProgIds(hostIfs);
+    const bpf0 = await progRunTime(progs);
     const t0 = Date.now();
+    const irq0 = interrupts();
     const x = await connRate(clientNs, podWrap, bins, serverIp, P.connPort, P.seconds, P.warmupSeconds);
+    const irq1 = interrupts();
     const cpu = cpuSeconds(pid) - cpu0;
+    const bpf1 = await progRunTime(progs);
     const wall = (Date.now() - t0) / 1000;
     const c1 = (await drain(c0, Number.MAX_SAFE_INTEGER, 300)).c;
+    const made = Math.max(1, x.connections + x.warmupConnections + 1);
+    const maps = (await node!.api.get<{ maps?: Array<{ name: string; entries: number; maxEntries: number }> }>('/v1/status')).maps ?? [];
+    const agg = maps.find((m) => m.name === 'mb_agg4');
+    const perConn = (k: string) => ((irq1[k] ?? Number.NaN) - (irq0[k] ?? Number.NaN)) / made;
     out.push({
       config, round: r, rate: x.rate, connections: x.connections, p50Us: x.p50Us, p99Us: x.p99Us,
-      eventsPerConnection: (c1.received - c0.received) / Math.max(1, x.connections + x.warmupConnections + 1),
+      eventsPerConnection: (c1.received - c0.received) / made,
+      reschedIpisPerConnection: perConn('RES'), irqWorkPerConnection: perConn('IWI'),
+      agg4Entries: agg?.entries ?? Number.NaN, agg4Max: agg?.maxEntries ?? Number.NaN,
+      bpfNsPerConnection: progs.length ? (bpf1.ns - bpf0.ns) / made : Number.NaN, bpfRunsPerConnection: progs.length ? (bpf1.runs - bpf0.runs) / made : Number.NaN,
       lost: c1.lost - c0.lost, agentCpuPct: (100 * cpu) / wall,
     });
   }
@@ -521,12 +584,14 @@ async function main(): Promise<void> {
     const clientNs = node.netnsOf(client.name);
     await tuneClient(clientNs);
     await startServers(daemons, node.netnsOf(server.name), bins, podWrap, [P.connPort]);
+    const hostIfs = (await node.api.get<EndpointJSON[]>('/v1/endpoints')).filter((e) => e.podName === client.name || e.podName === server.name).map((e) => e.hostIfName);
+    bpfStats(true);
     const pass = async (configs: readonly ConnConfig[], rounds: number, busy: boolean) => {
       if (busy) spinner = spawn('chrt', ['-i', '0', 'taskset', '-c', P.agentCpu, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
       try {
         const samples: ConnSample[] = [];
         for (let r = 0; r < rounds; r++) {
-          const s = await connRound(bins, clientNs, server.ip, r, configs);
+          const s = await connRound(bins, clientNs, server.ip, r, configs, hostIfs);
           samples.push(...s);
           log(`  round ${r + 1}/${rounds}${busy ? ' (agent CPU busy)' : ''}: ${s.map((x) => `${x.config} ${round(x.rate)}`).join('  ')} conn/s`);
         }
@@ -554,6 +619,33 @@ async function main(): Promise<void> {
         '',
         connTable(busySum),
       );
+    }
+    bpfStats(false);
+    if (P.profile) {
+      log(`==> where the pods' CPU goes at aggregation medium: perf record -g on CPU ${RR_CPU} for ${P.profileSeconds} s`);
+      await startAgent(CONFIG_ARGS.medium);
+      await sleep(500);
+      const data = path.join(WORK_DIR, 'perf-dp.data');
+      const rec = exec('perf', ['record', '-F', '999', '-g', '-C', String(RR_CPU), '-o', data, '--', 'sleep', String(P.profileSeconds)]);
+      await connRate(clientNs, podWrap, bins, server.ip, P.connPort, P.profileSeconds + 1, 0.2);
+      const r = await rec;
+      if (r.code === 0) {
+        const rep = (await exec('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', 'sym'], { timeoutMs: 120_000 })).stdout;
+        // the callers of the top kernel symbol (an IPI's MSR write, when wake-ups dominate)
+        const top = parsePerfReport(rep, 1)[0]?.name.replace(/^\[k\] /, '');
+        const callers = top ? (await exec('perf', ['report', '-i', data, '--stdio', '--no-children', '-S', top, '-G'], { timeoutMs: 120_000 })).stdout : '';
+        fs.writeFileSync(path.join(opts.out!, 'observe-datapath-perf.txt'), `${rep}\n\n# callers of ${top}\n${callers}`);
+        const syms = parsePerfReport(rep, 25);
+        result.datapathProfile = { samples: perfSamples(rep), symbols: syms };
+        md.push(
+          `Where the pods' CPU (${RR_CPU}) goes at aggregation medium (\`perf record -F 999 -C ${RR_CPU}\`, ${P.profileSeconds} s, self time; the whole report is observe-datapath-perf.txt beside the results):`,
+          '',
+          ['| function (self time) | share of CPU ' + RR_CPU + '\'s samples |', '|---|---:|', ...syms.map((x) => `| \`${x.name}\` | ${x.pct.toFixed(1)} % |`)].join('\n'),
+          '',
+        );
+        log(`  ${syms.slice(0, 8).map((x) => `${x.name} ${x.pct.toFixed(1)} %`).join(', ')}`);
+      } else log(`  perf record failed: ${r.stderr.trim().slice(0, 300)}`);
+      fs.rmSync(data, { force: true });
     }
   }
 

@@ -104,6 +104,16 @@ export interface ConnSample {
   p99Us: number;
   /** Events the agent received during the run (warm-up included) per connection made. */
   eventsPerConnection: number;
+  /** Reschedule IPIs (all CPUs, /proc/interrupts RES) per connection made, the whole machine's. */
+  reschedIpisPerConnection: number;
+  /** irq_work interrupts (IWI) per connection: the ring buffer's wake-ups are irq_work. */
+  irqWorkPerConnection: number;
+  /** Time in the endpoints' eBPF programs (kernel bpf stats) per connection, ns; and program runs per connection. */
+  bpfNsPerConnection: number;
+  bpfRunsPerConnection: number;
+  /** mb_agg4 (trace aggregation, LRU) entries after the run, and its capacity. */
+  agg4Entries: number;
+  agg4Max: number;
   lost: number;
   agentCpuPct: number;
 }
@@ -114,6 +124,11 @@ export interface ConnSummary {
   p50Us: number;
   p99Us: number;
   eventsPerConnection: number;
+  reschedIpisPerConnection: number;
+  irqWorkPerConnection: number;
+  bpfNsPerConnection: number;
+  /** Median over rounds of bpfNsPerConnection / the events-disabled one of the same round. */
+  bpfRatio: number;
   agentCpuPct: number;
   lost: number;
   /** Median over rounds of rate / the events-disabled rate of the same round. */
@@ -128,6 +143,7 @@ export interface ConnSummary {
 export function summarizeConn(samples: readonly ConnSample[]): ConnSummary[] {
   const rounds = [...new Set(samples.map((s) => s.round))];
   const base = new Map(samples.filter((s) => s.config === 'disabled').map((s) => [s.round, s.rate]));
+  const baseBpf = new Map(samples.filter((s) => s.config === 'disabled').map((s) => [s.round, s.bpfNsPerConnection]));
   const baseP50 = new Map(samples.filter((s) => s.config === 'disabled').map((s) => [s.round, s.p50Us]));
   return CONFIGS.filter((c) => samples.some((s) => s.config === c)).map((config) => {
     const mine = samples.filter((s) => s.config === config);
@@ -138,6 +154,10 @@ export function summarizeConn(samples: readonly ConnSample[]): ConnSummary[] {
       p50Us: median(mine.map((s) => s.p50Us)),
       p99Us: median(mine.map((s) => s.p99Us)),
       eventsPerConnection: median(mine.map((s) => s.eventsPerConnection)),
+      reschedIpisPerConnection: median(mine.map((s) => s.reschedIpisPerConnection)),
+      irqWorkPerConnection: median(mine.map((s) => s.irqWorkPerConnection)),
+      bpfNsPerConnection: median(mine.map((s) => s.bpfNsPerConnection)),
+      bpfRatio: ratios.length ? median(mine.filter((s) => baseBpf.has(s.round)).map((s) => s.bpfNsPerConnection / baseBpf.get(s.round)!)) : Number.NaN,
       agentCpuPct: median(mine.map((s) => s.agentCpuPct)),
       lost: mine.reduce((a, s) => a + s.lost, 0),
       ratio: ratios.length ? median(ratios) : Number.NaN,
@@ -150,10 +170,10 @@ export function summarizeConn(samples: readonly ConnSample[]): ConnSummary[] {
 
 export function connTable(sum: readonly ConnSummary[]): string {
   return [
-    '| configuration | connections/s | vs events disabled | cost | rounds slower | p50 | p50 vs events disabled | p99 | events per connection | lost | agent CPU (one core) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| configuration | connections/s | vs events disabled | cost | rounds slower | p50 | p50 vs events disabled | p99 | eBPF time per connection | vs events disabled | events per connection | reschedule IPIs per connection | irq_work per connection | lost | agent CPU (one core) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...sum.map((s) =>
-      `| ${CONFIG_LABEL[s.config]} | ${round(s.rate)} | ${s.ratio.toFixed(3)} | ${s.config === 'disabled' ? '' : `${(100 * (1 - s.ratio)).toFixed(1)} %`} | ${s.config === 'disabled' ? '' : `${s.slowerRounds}/${s.rounds}`} | ${round(s.p50Us)} µs | ${s.p50Ratio.toFixed(3)} | ${round(s.p99Us)} µs | ${round(s.eventsPerConnection)} | ${s.lost} | ${round(s.agentCpuPct)} % |`),
+      `| ${CONFIG_LABEL[s.config]} | ${round(s.rate)} | ${s.ratio.toFixed(3)} | ${s.config === 'disabled' ? '' : `${(100 * (1 - s.ratio)).toFixed(1)} %`} | ${s.config === 'disabled' ? '' : `${s.slowerRounds}/${s.rounds}`} | ${round(s.p50Us)} µs | ${s.p50Ratio.toFixed(3)} | ${round(s.p99Us)} µs | ${round(s.bpfNsPerConnection)} ns | ${s.bpfRatio.toFixed(2)} | ${round(s.eventsPerConnection)} | ${round(s.reschedIpisPerConnection)} | ${round(s.irqWorkPerConnection)} | ${s.lost} | ${round(s.agentCpuPct)} % |`),
   ].join('\n') + '\n';
 }
 
@@ -177,7 +197,7 @@ export function observeAims(ladder: { rate: number; firstFailure: number | undef
     out.push({
       aim: `observation at the default aggregation costs under ${aimCost * 100} % of the pod-to-pod connection rate`,
       met: 1 - medium.ratio < aimCost,
-      evidence: `connection rate, aggregation medium / events disabled ×${medium.ratio.toFixed(3)} (cost ${(100 * (1 - medium.ratio)).toFixed(1)} %, slower in ${medium.slowerRounds}/${medium.rounds} rounds); p50 connection latency ×${medium.p50Ratio.toFixed(3)}`,
+      evidence: `connection rate, aggregation medium / events disabled ×${medium.ratio.toFixed(3)} (cost ${(100 * (1 - medium.ratio)).toFixed(1)} %, slower in ${medium.slowerRounds}/${medium.rounds} rounds); p50 connection latency ×${medium.p50Ratio.toFixed(3)}; time in the endpoints' eBPF programs per connection ×${medium.bpfRatio.toFixed(2)} (${Math.round(medium.bpfNsPerConnection)} ns)`,
     });
   }
   return out;
