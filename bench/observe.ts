@@ -493,6 +493,8 @@ async function main(): Promise<void> {
   const info: Record<string, unknown> = {
     ...(await machineFacts({ commit: ['git', ['-C', REPO, 'log', '-1', '--format=%h %s']] })),
     command: ['node', 'bench/observe.ts', ...process.argv.slice(2)].join(' '),
+    /** Files of the working tree that differ from the commit (other work in progress built into dist/ or build/). */
+    uncommitted: (await exec('git', ['-C', REPO, 'status', '--short', '--untracked-files=no'])).stdout.split('\n').filter(Boolean),
     params: P,
     cidrs: { pods: POD_CIDR, uplink: `${UPLINK}.0/24`, services: SERVICE_CIDR },
   };
@@ -528,6 +530,15 @@ async function main(): Promise<void> {
     const w = await step(5000, 1);
     if (w.received === 0) throw new Error(`the agent received none of ${w.produced} events (GET /v1/status datapath.eventsReceived)`);
     log(`  warm-up: ${w.produced} produced, ${w.received} received, ${w.lost} lost`);
+    // The agent enriched them: the last flows name pods, identities and the Service (kept in the results).
+    const sample: unknown[] = [];
+    for await (const line of node.api.lines(`/v1/flows?last=${evs.length}`)) if (line.trim()) sample.push(JSON.parse(line));
+    const flows = sample.map((r) => (r as { flow?: { source?: { pod_name?: string }; destination?: { pod_name?: string }; destination_service?: { name?: string } } }).flow).filter((f) => f !== undefined);
+    const named = flows.filter((f) => f.source?.pod_name || f.destination?.pod_name).length;
+    const withService = flows.filter((f) => f.destination_service?.name).length;
+    log(`  enrichment: ${named}/${flows.length} of the last flows name a pod, ${withService} a service`);
+    if (flows.length && named === 0) throw new Error('the agent names no pod in the flows of the templates: enrichment does not find the endpoints');
+    result.enrichment = { flows: flows.length, namingAPod: named, namingAService: withService, example: sample.find((r) => (r as { flow?: { destination_service?: unknown } }).flow?.destination_service) ?? sample[0] };
     result.templates = evs.length;
   }
   if (P.parts.includes('events')) {
