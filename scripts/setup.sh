@@ -15,7 +15,7 @@ fi
 # and what the tests and benchmarks use as real peers.
 PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iptables nftables util-linux
       containernetworking-plugins iputils-ping netcat-openbsd socat iperf3 etcd-server
-      wrk procps ethtool netsniff-ng ipset chromium)
+      wrk procps ethtool netsniff-ng ipset chromium linux-perf)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
