@@ -26,9 +26,31 @@ static __always_inline void mb_count(__u8 reason, __u8 dir, __u32 len)
  * reason MB_DROP_* = 0xff ("event lost") in the metrics map. */
 #define MB_METRIC_EVENT_LOST 0xff
 
+/*
+ * Wake-ups. By default the ring buffer wakes its reader for every record
+ * submitted while the reader is caught up: an irq_work, which in a VM is a
+ * self-IPI exit on the CPU that runs the datapath. At a few events per
+ * connection that was most of what observation cost the packets
+ * (bench/README.md, "Observability"). So events are submitted without a
+ * wake-up; the agent drains the ring on a short timer
+ * (src/datapath/ringbuf.ts), and the one record that fills the ring past
+ * MB_EVENTS_WAKEUP_BYTES wakes it at once, so a burst does not wait for the
+ * timer. `avail` is the unread data including this record.
+ */
+#define MB_EVENTS_WAKEUP_BYTES (MB_EVENTS_RINGBUF_SIZE / 8)
+#define MB_EVENT_RECORD_BYTES ((sizeof(struct mb_event) + 8 + 7) & ~7) /* with its 8-byte header */
+
+static __always_inline __u64 mb_events_wakeup(__u64 avail)
+{
+	return avail >= MB_EVENTS_WAKEUP_BYTES && avail < MB_EVENTS_WAKEUP_BYTES + MB_EVENT_RECORD_BYTES ? BPF_RB_FORCE_WAKEUP
+													      : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void mb_emit_now(const struct mb_event *ev)
 {
-	if (bpf_ringbuf_output(&mb_events, (void *)ev, sizeof(*ev), 0) < 0)
+	__u64 avail = bpf_ringbuf_query(&mb_events, BPF_RB_AVAIL_DATA) + MB_EVENT_RECORD_BYTES;
+
+	if (bpf_ringbuf_output(&mb_events, (void *)ev, sizeof(*ev), mb_events_wakeup(avail)) < 0)
 		mb_count(MB_METRIC_EVENT_LOST, 0, 0);
 }
 

@@ -257,7 +257,8 @@ static __noinline void mb_trace(const struct mb_obs *o, const struct mb_trace_pt
 	ev->orig_daddr = pt->orig_daddr;
 	ev->orig_dport = pt->orig_dport;
 	ev->flags = r & 0xff;
-	bpf_ringbuf_submit(ev, 0);
+	/* Reserved: the unread data includes this record (events.h). */
+	bpf_ringbuf_submit(ev, mb_events_wakeup(bpf_ringbuf_query(&mb_events, BPF_RB_AVAIL_DATA)));
 }
 
 static __always_inline void mb_trace_pt_init(struct mb_trace_pt *pt, __u8 point, __u16 source, __u8 dir, __u32 ifindex,

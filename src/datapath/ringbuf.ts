@@ -1,6 +1,9 @@
 // Reads a BPF ring buffer without ever blocking the event loop: libuv polls
 // the ring buffer's epoll fd on the loop (koffi.node.poll) and, when it is
-// readable, ring_buffer__consume drains what is there synchronously.
+// readable, ring_buffer__consume drains what is there synchronously. Membrane's
+// programs submit events without waking the reader (a wake-up costs the
+// datapath's CPU an interrupt; bpf/include/events.h) except when the ring
+// fills past a watermark, so the reader also drains on a short timer.
 import { KernelError } from '../errors.ts';
 import { koffi, lib, lastErrno, errnoName, check, type Ptr } from './libbpf.ts';
 
@@ -9,6 +12,9 @@ import { koffi, lib, lastErrno, errnoName, check, type Ptr } from './libbpf.ts';
  * valid only during the call: decode it synchronously, or copy it.
  */
 export type RecordHandler = (data: Buffer) => void;
+
+/** How often a reader drains without being woken: the most a flow waits at low rates. */
+export const DRAIN_EVERY_MS = 20;
 
 export class RingBufferReader {
   readonly #rb: Ptr;
@@ -20,8 +26,13 @@ export class RingBufferReader {
 
   readonly #onError: (err: unknown) => void;
 
-  /** A handler that throws does not stop the reader: the error goes to `onError` (default: stderr). */
-  constructor(mapFd: number, handler: RecordHandler, opts: { onError?: (err: unknown) => void } = {}) {
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  /**
+   * A handler that throws does not stop the reader: the error goes to `onError` (default: stderr).
+   * `drainEveryMs` (default 20; 0: never) drains on a timer as well, for records submitted without a wake-up.
+   */
+  constructor(mapFd: number, handler: RecordHandler, opts: { onError?: (err: unknown) => void; drainEveryMs?: number } = {}) {
     this.#onError = opts.onError ?? ((err) => process.stderr.write(`ring buffer handler failed: ${String(err)}\n`));
     const { bpf, sampleFn } = lib();
     this.#cb = koffi.register((_ctx: Ptr, data: Ptr, size: number | bigint) => {
@@ -44,6 +55,11 @@ export class RingBufferReader {
     this.#poll = koffi.node.poll(epfd, { readable: true }, () => this.drain());
     // The reader alone must not keep the process alive.
     this.#poll.unref();
+    const every = opts.drainEveryMs ?? DRAIN_EVERY_MS;
+    if (every > 0) {
+      this.#timer = setInterval(() => this.drain(), every);
+      this.#timer.unref();
+    }
   }
 
   /** Consumes everything available now; returns the number of records. */
@@ -55,6 +71,7 @@ export class RingBufferReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#timer);
     this.#poll.close();
     lib().bpf.ring_buffer__free(this.#rb);
     koffi.unregister(this.#cb);

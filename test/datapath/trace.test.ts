@@ -32,6 +32,7 @@ import { Datapath, DEFAULT_BPF_DIR } from '../../src/datapath/datapath.ts';
 import { RingBufferReader } from '../../src/datapath/ringbuf.ts';
 import { run } from '../../src/endpoint/exec.ts';
 import { makeHandPod, makeHandWorld } from './hand-node.ts';
+import { sleep, waitFor } from './helpers.ts';
 import { NODE_BIN } from '../../src/sandbox/topology.ts';
 
 const PID = process.pid;
@@ -544,6 +545,36 @@ describe('switches', () => {
     await settle();
     assert.deepEqual(events.map((e) => e.type), [MB_EVENT_POLICY]);
     assert.equal(metric(MB_DROP_POLICY, MB_DIR_INGRESS), before + 2n, 'both drops counted');
+  });
+});
+
+describe('wake-ups (bpf/include/events.h)', () => {
+  test('events are submitted without waking the reader until the ring fills past 1/8; the timer drains the rest', async () => {
+    const { a, b } = pods;
+    await setup('none', { deaf: true });
+    reader?.close();
+    reader = undefined;
+    let woken = 0;
+    // Epoll only (no timer): it reads only when the datapath wakes it.
+    const r = new RingBufferReader(dp.eventsFd, (buf) => {
+      if (eventCodec.decode(buf).sport === 7778) woken++;
+    }, { drainEveryMs: 0 });
+    try {
+      await inject(a, [frame(a, b.ip, UDP, 7778, 53)], 10); // 20 events: far below the watermark
+      await sleep(300);
+      assert.equal(woken, 0, 'no wake-up for a few events');
+      // 1/8 of the ring is 8 192 records of 64 bytes: the datagram that crosses it wakes the reader.
+      await inject(a, [frame(a, b.ip, UDP, 7778, 53)], 4200);
+      await waitFor(() => woken >= 8192, 'a wake-up at the watermark', 5000);
+      assert.ok(woken <= 20 + 8400, `read ${woken}`);
+    } finally {
+      r.close();
+    }
+    // A reader with the default timer reads a lone event without any wake-up.
+    events.length = 0;
+    openReader();
+    await inject(a, [frame(a, b.ip, UDP, 7779, 53)]);
+    await waitFor(() => events.some((e) => e.sport === 7779), 'the timer drained the lone event', 2000);
   });
 });
 
