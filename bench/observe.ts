@@ -29,8 +29,8 @@
 //       [--profile-seconds 5] [--bpf-dir build/bpf] [--out DIR]
 //
 // Called by bench/run.sh (`make bench`), which also cleans up if this process
-// dies. Everything it makes is named mbx-* (network namespaces, the cgroup
-// membrane-mbx-m, /sys/fs/bpf/mbx-bench, /var/lib/mbx-bench); pods in
+// dies. Everything it makes is named mby-* (network namespaces, the cgroup
+// membrane-mby-m, /sys/fs/bpf/mby-bench, /var/lib/mby-bench); pods in
 // 10.226.0.0/16, uplink 198.18.26.0/24, services 10.96.26.0/24.
 // Results: DIR/observe-<time>.json, DIR/observe-latest.json and
 // DIR/observe-latest.md; the markdown also goes to stdout.
@@ -59,9 +59,9 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.join(HERE, '..');
 
 // --- names and addresses (never 192.0.2.0/24: the host's own network) -------
-const PREFIX = 'mbx';
-const WORK_DIR = '/var/lib/mbx-bench';
-const PIN_DIR = '/sys/fs/bpf/mbx-bench';
+const PREFIX = 'mby';
+const WORK_DIR = '/var/lib/mby-bench';
+const PIN_DIR = '/sys/fs/bpf/mby-bench';
 const POD_CIDR = '10.226.0.0/16';
 const UPLINK = '198.18.26';
 const SERVICE_CIDR = '10.96.26.0/24';

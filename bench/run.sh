@@ -29,8 +29,8 @@
 # cgroup membrane-mbk-m); the policy suite's is mbw-* (network namespaces,
 # /sys/fs/bpf/mbw-bench, /var/lib/mbw-bench, the cgroup membrane-mbw-m;
 # its iptables chains and ipsets, MBW-*, live inside its own namespaces);
-# the observe suite's is mbx-* (network namespaces, /sys/fs/bpf/mbx-bench,
-# /var/lib/mbx-bench, the cgroup membrane-mbx-m).
+# the observe suite's is mby-* (network namespaces, /sys/fs/bpf/mby-bench,
+# /var/lib/mby-bench, the cgroup membrane-mby-m).
 # All add host blackhole routes for their CIDRs.
 # The scripts remove it all themselves; the trap below is the backstop for
 # when one is killed outright.
@@ -42,11 +42,11 @@ CIDRS=(10.210.0.0/24 10.211.0.0/24 10.212.0.0/24 10.213.0.0/24 10.214.0.0/24 10.
        10.218.0.0/20 10.218.255.0/24 10.219.0.0/20 10.96.18.0/24
        10.226.0.0/16 198.18.26.0/24 10.96.26.0/24)
 CGROUPS=(/sys/fs/cgroup/unified/membrane-mbk-m /sys/fs/cgroup/membrane-mbk-m /sys/fs/cgroup/unified/membrane-mbw-m /sys/fs/cgroup/membrane-mbw-m
-         /sys/fs/cgroup/unified/membrane-mbx-m /sys/fs/cgroup/membrane-mbx-m)
+         /sys/fs/cgroup/unified/membrane-mby-m /sys/fs/cgroup/membrane-mby-m)
 
 cleanup() {
   local ns pids cg
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwx]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwy]-/ {print $1}'); do
     # Only processes these benchmarks started live in their namespaces.
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
@@ -56,7 +56,7 @@ cleanup() {
     pids=$(cat "$cg/cgroup.procs" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwx]-/ {print $1}'); do
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mb[bkwy]-/ {print $1}'); do
     ip netns del "$ns" 2>/dev/null
   done
   for cidr in "${CIDRS[@]}"; do
@@ -68,7 +68,7 @@ cleanup() {
       rmdir "$cg" 2>/dev/null || sleep 0.2
     done
   done
-  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench /sys/fs/bpf/mbw-bench /var/lib/mbw-bench /sys/fs/bpf/mbx-bench /var/lib/mbx-bench
+  rm -rf /sys/fs/bpf/mbb-bench /var/lib/mbb-bench /sys/fs/bpf/mbk-bench /var/lib/mbk-bench /sys/fs/bpf/mbw-bench /var/lib/mbw-bench /sys/fs/bpf/mby-bench /var/lib/mby-bench
   return 0
 }
 

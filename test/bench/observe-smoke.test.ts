@@ -6,8 +6,8 @@
 // aims are judged, and nothing is left behind. It checks that the harness
 // works, not how fast anything is.
 //
-// Needs root and `make build`. Uses the benchmark's own names (mbx-*,
-// /sys/fs/bpf/mbx-bench, /var/lib/mbx-bench; 10.226.0.0/16, 198.18.26.0/24,
+// Needs root and `make build`. Uses the benchmark's own names (mby-*,
+// /sys/fs/bpf/mby-bench, /var/lib/mby-bench; 10.226.0.0/16, 198.18.26.0/24,
 // 10.96.26.0/24): do not run it while `bench/run.sh observe` runs.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ import { run } from '../../src/endpoint/exec.ts';
 import { NODE_BIN, REPO } from '../../src/sandbox/topology.ts';
 import { leftovers, requireRoot } from '../helpers/env.ts';
 
-const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mbx-smoke-'));
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mby-smoke-'));
 
 after(() => {
   fs.rmSync(out, { recursive: true, force: true });
@@ -72,7 +72,7 @@ test('bench/observe.ts --quick runs and reports sane numbers', { timeout: 300_00
   assert.ok(fs.readFileSync(path.join(out, 'observe-latest.md'), 'utf8').includes('### Aims'));
 
   // nothing left behind
-  assert.deepEqual(await leftovers('mbx'), []);
-  assert.ok(!fs.existsSync('/var/lib/mbx-bench'));
+  assert.deepEqual(await leftovers('mby'), []);
+  assert.ok(!fs.existsSync('/var/lib/mby-bench'));
   assert.ok(!(await run('ip', ['route', 'show', 'type', 'blackhole'])).stdout.includes('10.226.0.0/16'));
 });
