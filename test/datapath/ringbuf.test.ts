@@ -172,11 +172,10 @@ describe('RingBufferReader', () => {
     assert.throws(() => new RingBufferReader(loaded().mapFd('t_hash'), () => undefined), (err: unknown) => {
       assert.ok(err instanceof MembraneError);
       assert.equal(err.code, 'BPF_SYSCALL_FAILED');
-      assert.equal(err.message, 'open ring buffer: EINVAL');
+      assert.match(err.message, /^open ring buffer: map 't_hash' \(fd \d+\) is of type 1, not a ring buffer$/);
       return true;
     });
     assert.equal(openFds(), before);
-    assert.ok(libbpfLog.some((l) => /ringbuf: map fd=\d+ is not BPF_MAP_TYPE_RINGBUF/.test(l)), 'libbpf said why');
   });
 
   test('an idle reader does not keep the process alive', async (t) => {
