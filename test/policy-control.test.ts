@@ -198,8 +198,14 @@ describe('a NetworkPolicy applied through the CLI', () => {
     assert.ok(await reach(client));
     assert.ok(!(await reach(other)));
     const webEp = await endpoint('x/web');
-    const events = await t.client.get<DecodedEvent[]>('/v1/events?last=500');
-    const verdicts = events.filter((e) => e.type === 'policy-verdict' && e.source === webEp.id && e.dport === 8080);
+    // Events reach the agent within its drain interval (20 ms), not synchronously.
+    let events: DecodedEvent[] = [];
+    const ofWeb = () => events.filter((e) => e.type === 'policy-verdict' && e.source === webEp.id && e.dport === 8080);
+    await eventually('both verdicts reach the agent', async () => {
+      events = await t.client.get<DecodedEvent[]>('/v1/events?last=500');
+      return ofWeb().some((e) => e.verdict === 'ALLOWED') && ofWeb().some((e) => e.verdict === 'DENIED');
+    });
+    const verdicts = ofWeb();
     const allowed = verdicts.find((e) => e.verdict === 'ALLOWED' && e.saddr === client.ip);
     assert.ok(allowed, JSON.stringify(verdicts));
     assert.equal(allowed.direction, 'ingress');
@@ -227,8 +233,8 @@ describe('a NetworkPolicy applied through the CLI', () => {
     const on = await cli('endpoint', 'config', 'x/web', 'PolicyAuditMode=Enabled');
     assert.equal(on.code, 0, on.stderr);
     assert.ok(await reach(other), 'audit: passes');
-    const events = await t.client.get<DecodedEvent[]>('/v1/events?last=200');
-    assert.ok(events.some((e) => e.type === 'policy-verdict' && e.verdict === 'AUDIT' && e.saddr === other.ip), 'reported as AUDIT');
+    await eventually('reported as AUDIT', async () =>
+      (await t.client.get<DecodedEvent[]>('/v1/events?last=200')).some((e) => e.type === 'policy-verdict' && e.verdict === 'AUDIT' && e.saddr === other.ip));
     assert.equal((await endpoint('x/web')).policy?.auditMode, true);
     assert.equal((await cli('endpoint', 'config', 'x/web', 'PolicyAuditMode=Disabled')).code, 0);
     assert.ok(!(await reach(other)), 'enforced again');

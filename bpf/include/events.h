@@ -46,11 +46,15 @@ static __always_inline __u64 mb_events_wakeup(__u64 avail)
 													      : BPF_RB_NO_WAKEUP;
 }
 
+/* Drops keep the ring buffer's own wake-up (the reader is woken if it has
+ * caught up): they are what an operator waits for, and rare next to traces
+ * and verdicts, which may come with every connection. */
 static __always_inline void mb_emit_now(const struct mb_event *ev)
 {
 	__u64 avail = bpf_ringbuf_query(&mb_events, BPF_RB_AVAIL_DATA) + MB_EVENT_RECORD_BYTES;
+	__u64 flags = ev->type == MB_EVENT_DROP ? 0 : mb_events_wakeup(avail);
 
-	if (bpf_ringbuf_output(&mb_events, (void *)ev, sizeof(*ev), mb_events_wakeup(avail)) < 0)
+	if (bpf_ringbuf_output(&mb_events, (void *)ev, sizeof(*ev), flags) < 0)
 		mb_count(MB_METRIC_EVENT_LOST, 0, 0);
 }
 
