@@ -2,8 +2,11 @@
 // an agent (policy.test.ts, trace.test.ts): pods as netns + veth with a /32
 // routed through the node, and a "world" netns behind an uplink veth. The
 // tests attach the programs and write the maps themselves.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import readline from 'node:readline';
 import { run } from '../../src/endpoint/exec.ts';
+import { NODE_BIN } from '../../src/sandbox/topology.ts';
 
 /** Cleanups in registration order; the tests run them backwards. */
 export type Cleanups = Array<() => void | Promise<void>>;
@@ -63,4 +66,64 @@ export async function makeHandWorld(w: { netns: string; uplinkIf: string; uplink
     input: ['link set lo up', `addr add ${w.worldIp}/24 dev eth0`, 'link set eth0 up'].join('\n') + '\n',
   });
   return ifindexOf(w.uplinkIf);
+}
+
+export interface Answer {
+  id: number;
+  ok: boolean;
+  error?: string;
+  localPort?: number;
+  sent?: number;
+  echo?: string;
+}
+
+/** A child process in a netns (a node script) that answers JSON-line commands with their id, after a `ready` line. */
+export class NetnsChild {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  #next = 1;
+  #waiting = new Map<number, (a: Answer) => void>();
+  #stderr = '';
+
+  constructor(netns: string, args: string[]) {
+    this.child = spawn('ip', ['netns', 'exec', netns, NODE_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (d: Buffer) => (this.#stderr += d.toString()));
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    const timer = setTimeout(() => readyReject(new Error(`${args[0]} in ${netns} not ready: ${this.#stderr}`)), 15000);
+    this.child.once('exit', (code) => {
+      clearTimeout(timer);
+      readyReject(new Error(`${args[0]} in ${netns} exited (${code}): ${this.#stderr}`));
+    });
+    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      const m = JSON.parse(line) as Answer & { ready?: boolean };
+      if (m.ready) {
+        clearTimeout(timer);
+        readyResolve();
+        return;
+      }
+      this.#waiting.get(m.id)?.(m);
+      this.#waiting.delete(m.id);
+    });
+  }
+
+  command(fields: Record<string, unknown>): Promise<Answer> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.child.stdin!.write(`${JSON.stringify({ id, ...fields })}\n`);
+    });
+  }
+
+  kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill('SIGKILL');
+    });
+  }
 }

@@ -13,12 +13,10 @@
 // 10.216.0.0/16 (blackholed on the host), and removed also on failure.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import {
   MB_BACKEND_ACTIVE, MB_BE_F_LOCAL, MB_CFG_F_HOST_POLICY, MB_CFG_F_POLICY_AUDIT, MB_DIR_EGRESS, MB_DIR_INGRESS, MB_DROP_POLICY,
   MB_DROP_POLICY_DENY, MB_EP_F_AUDIT, MB_EP_F_EGRESS_POLICY, MB_EP_F_INGRESS_POLICY, MB_ID_ANY, MB_ID_CIDR_MIN, MB_ID_HOST, MB_ID_WORLD,
@@ -29,9 +27,8 @@ import { RingBufferReader } from '../../src/datapath/ringbuf.ts';
 import { tcQuery } from '../../src/datapath/tc.ts';
 import { xdpDetach } from '../../src/datapath/xdp.ts';
 import { run } from '../../src/endpoint/exec.ts';
-import { makeHandPod, makeHandWorld } from './hand-node.ts';
-import { decodeEvent, monotonicToWall, type DecodedEvent } from '../../src/observe/events.ts';
-import { NODE_BIN } from '../../src/sandbox/topology.ts';
+import { makeHandPod, makeHandWorld, NetnsChild, type Answer } from './hand-node.ts';
+import { decodeEvent, WallClock, type DecodedEvent } from '../../src/observe/events.ts';
 
 const PID = process.pid;
 const PID36 = PID.toString(36);
@@ -62,62 +59,10 @@ const UDP_PORTS = [53, 8053];
 const CIDR_ID = MB_ID_CIDR_MIN + 1;
 const CIDR_NET = '10.216.1.0';
 
-interface Answer {
-  id: number;
-  ok: boolean;
-  error?: string;
-  localPort?: number;
-  echo?: string;
-}
-
 /** A policy-peer.ts process in a netns: echo servers and a client on command. */
-class Peer {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
-  #next = 1;
-  #waiting = new Map<number, (a: Answer) => void>();
-  #stderr = '';
-
+class Peer extends NetnsChild {
   constructor(netns: string, tcpPorts: number[], udpPorts: number[]) {
-    this.child = spawn('ip', ['netns', 'exec', netns, NODE_BIN, PEER, tcpPorts.join(','), udpPorts.join(',')], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => (this.#stderr += d.toString()));
-    let readyResolve!: () => void;
-    let readyReject!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
-    });
-    const timer = setTimeout(() => readyReject(new Error(`peer in ${netns} not ready: ${this.#stderr}`)), 15000);
-    this.child.once('exit', (code) => {
-      clearTimeout(timer);
-      readyReject(new Error(`peer in ${netns} exited (${code}): ${this.#stderr}`));
-    });
-    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as Answer & { ready?: boolean };
-      if (m.ready) {
-        clearTimeout(timer);
-        readyResolve();
-        return;
-      }
-      this.#waiting.get(m.id)?.(m);
-      this.#waiting.delete(m.id);
-    });
-  }
-
-  command(fields: Record<string, unknown>): Promise<Answer> {
-    const id = this.#next++;
-    return new Promise((resolve) => {
-      this.#waiting.set(id, resolve);
-      this.child.stdin!.write(`${JSON.stringify({ id, ...fields })}\n`);
-    });
-  }
-
-  kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGKILL');
-    });
+    super(netns, [PEER, tcpPorts.join(','), udpPorts.join(',')]);
   }
 }
 
@@ -196,8 +141,8 @@ before(async () => {
   cleanups.push(() => fs.rmSync(PIN_DIR, { recursive: true, force: true }));
   dp = Datapath.load({ pinDir: PIN_DIR, bpfDir: BPF_DIR });
   cleanups.push(() => dp.close());
-  const toWall = monotonicToWall();
-  reader = new RingBufferReader(dp.eventsFd, (buf) => events.push(decodeEvent(buf, toWall)));
+  const clock = new WallClock();
+  reader = new RingBufferReader(dp.eventsFd, (buf) => events.push(decodeEvent(buf, clock)));
   cleanups.push(() => reader.close());
 
   let n = 1;

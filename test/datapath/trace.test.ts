@@ -16,11 +16,9 @@
 // also on failure.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import {
   MB_BACKEND_ACTIVE, MB_BE_F_LOCAL, MB_CFG_F_NO_DROP, MB_CFG_F_NO_POLICY, MB_CFG_F_NO_TRACE, MB_DIR_EGRESS, MB_DIR_INGRESS,
   MB_DROP_POLICY, MB_EP_F_INGRESS_POLICY, MB_EVENT_DROP, MB_EVENT_POLICY, MB_EVENT_TRACE, MB_EVF_NEW,
@@ -31,9 +29,8 @@ import {
 import { Datapath, DEFAULT_BPF_DIR } from '../../src/datapath/datapath.ts';
 import { RingBufferReader } from '../../src/datapath/ringbuf.ts';
 import { run } from '../../src/endpoint/exec.ts';
-import { makeHandPod, makeHandWorld } from './hand-node.ts';
+import { makeHandPod, makeHandWorld, NetnsChild } from './hand-node.ts';
 import { sleep, waitFor } from './helpers.ts';
-import { NODE_BIN } from '../../src/sandbox/topology.ts';
 
 const PID = process.pid;
 const PID36 = PID.toString(36);
@@ -66,65 +63,6 @@ type Level = keyof typeof AGG;
 
 // --- processes in the pods -------------------------------------------------------
 
-interface Answer {
-  id: number;
-  ok: boolean;
-  error?: string;
-  localPort?: number;
-  sent?: number;
-}
-
-/** A child process in a netns that answers JSON lines with the command's id. */
-class Child {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
-  #next = 1;
-  #waiting = new Map<number, (a: Answer) => void>();
-  #stderr = '';
-
-  constructor(netns: string, args: string[]) {
-    this.child = spawn('ip', ['netns', 'exec', netns, NODE_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => (this.#stderr += d.toString()));
-    let readyResolve!: () => void;
-    let readyReject!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
-    });
-    const timer = setTimeout(() => readyReject(new Error(`${args[0]} in ${netns} not ready: ${this.#stderr}`)), 15000);
-    this.child.once('exit', (code) => {
-      clearTimeout(timer);
-      readyReject(new Error(`${args[0]} in ${netns} exited (${code}): ${this.#stderr}`));
-    });
-    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as Answer & { ready?: boolean };
-      if (m.ready) {
-        clearTimeout(timer);
-        readyResolve();
-        return;
-      }
-      this.#waiting.get(m.id)?.(m);
-      this.#waiting.delete(m.id);
-    });
-  }
-
-  command(fields: Record<string, unknown>): Promise<Answer> {
-    const id = this.#next++;
-    return new Promise((resolve) => {
-      this.#waiting.set(id, resolve);
-      this.child.stdin!.write(`${JSON.stringify({ id, ...fields })}\n`);
-    });
-  }
-
-  kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGKILL');
-    });
-  }
-}
-
 interface Pod {
   name: 'a' | 'b';
   ip: string;
@@ -135,8 +73,8 @@ interface Pod {
   ifindex: number;
   mac: string;
   hostMac: string;
-  peer: Child;
-  inject: Child;
+  peer: NetnsChild;
+  inject: NetnsChild;
 }
 
 const POD_DEFS = [
@@ -148,7 +86,7 @@ let dp: Datapath;
 let reader: RingBufferReader | undefined;
 const events: RawEvent[] = [];
 const pods = {} as Record<'a' | 'b', Pod>;
-let world: Child;
+let world: NetnsChild;
 let uplinkIfindex = 0;
 const cleanups: Array<() => void | Promise<void>> = [];
 
@@ -167,9 +105,9 @@ async function makePod(def: (typeof POD_DEFS)[number], n: number): Promise<Pod> 
   const mac = `02:25:00:00:0${n}:02`;
   const hostMac = `02:25:00:00:0${n}:01`;
   const ifindex = await makeHandPod({ netns, hostIf, ip: def.ip, nodeIp: NODE_IP, mac, hostMac }, cleanups);
-  const peer = new Child(netns, [PEER, '80', '']);
+  const peer = new NetnsChild(netns, [PEER, '80', '']);
   cleanups.push(() => peer.kill());
-  const inject = new Child(netns, [INJECT, 'eth0']);
+  const inject = new NetnsChild(netns, [INJECT, 'eth0']);
   cleanups.push(() => inject.kill());
   await Promise.all([peer.ready, inject.ready]);
   return { ...def, netns, hostIf, ifindex, mac, hostMac, peer, inject };
@@ -177,7 +115,7 @@ async function makePod(def: (typeof POD_DEFS)[number], n: number): Promise<Pod> 
 
 async function makeWorld(): Promise<void> {
   uplinkIfindex = await makeHandWorld({ netns: WORLD_NS, uplinkIf: UPLINK_IF, uplinkIp: UPLINK_IP, worldIp: WORLD_IP }, cleanups);
-  world = new Child(WORLD_NS, [PEER, '', '']);
+  world = new NetnsChild(WORLD_NS, [PEER, '', '']);
   cleanups.push(() => world.kill());
   await world.ready;
 }
