@@ -253,6 +253,17 @@ static __always_inline __u8 mb_policy_match(const struct mb_verdict *v, const st
  * policy dropped (MB_EVENT_DROP, subtype the drop reason). `t` is the tuple
  * to show; `ifindex` the device where the packet was seen.
  */
+/* An ICMP packet's type << 8 | code, network order, as events show it in
+ * their dport (0 when the header cannot be read). */
+static __always_inline __u16 mb_icmp_typecode(struct __sk_buff *skb, const struct mb_tuple4 *t)
+{
+	__u8 tc[2];
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + (t->ihl & 0xf) * 4, tc, 2) < 0)
+		return 0;
+	return bpf_htons((__u16)(tc[0] << 8 | tc[1]));
+}
+
 static __always_inline void mb_policy_emit(struct __sk_buff *skb, const struct mb_tuple4 *t, const struct mb_verdict *v,
 					   __u32 ifindex, __u8 type)
 {
@@ -269,13 +280,8 @@ static __always_inline void mb_policy_emit(struct __sk_buff *skb, const struct m
 	ev.flags = MB_EVF_REPLY_KNOWN;
 	if (type == MB_EVENT_POLICY)
 		ev.verdict = v->verdict;
-	if (t->proto == IPPROTO_ICMP) {
-		/* ICMP: type << 8 | code, as the other events show it */
-		__u8 tc[2];
-
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + (t->ihl & 0xf) * 4, tc, 2) == 0)
-			ev.dport = bpf_htons((__u16)(tc[0] << 8 | tc[1]));
-	}
+	if (t->proto == IPPROTO_ICMP)
+		ev.dport = mb_icmp_typecode(skb, t);
 	mb_emit(&ev);
 }
 

@@ -280,13 +280,7 @@ static __always_inline void mb_trace_skb_tuple(struct __sk_buff *skb, const stru
 					       __u16 *icmp)
 {
 	mb_pol_tuple(skb, ip, t);
-	*icmp = 0;
-	if (t->proto == IPPROTO_ICMP) {
-		__u8 tc[2];
-
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + (t->ihl & 0xf) * 4, tc, 2) == 0)
-			*icmp = bpf_htons((__u16)(tc[0] << 8 | tc[1]));
-	}
+	*icmp = t->proto == IPPROTO_ICMP ? mb_icmp_typecode(skb, t) : 0;
 }
 
 /*
