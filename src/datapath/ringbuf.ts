@@ -12,8 +12,8 @@
 // mapped twice in a row so that a record that wraps around reads as one
 // piece. Each record has an 8-byte header: its length with a BUSY bit (being
 // written) and a DISCARD bit, then 4 bytes the kernel keeps; records are
-// 8-byte aligned. Positions only grow; the consumer stores its own after each
-// record, which frees the space for the producer.
+// 8-byte aligned. Positions only grow; the consumer stores its own as it
+// goes, which frees the space for the producer.
 import { KernelError } from '../errors.ts';
 import { koffi, lib, lastErrno, errnoName, type Ptr } from './libbpf.ts';
 import { mapInfo } from './map.ts';
@@ -119,9 +119,12 @@ export class RingBufferReader {
           }
         }
         cons += (len + HEADER + 7) & ~7;
-        Atomics.store(this.#consumer, 0, BigInt(cons)); // frees the record's space
+        // Storing the position frees the records' space: every 64 records
+        // (not per record: a BigInt each) and when the drain ends.
+        if ((n & 63) === 0) Atomics.store(this.#consumer, 0, BigInt(cons));
         if (cons >= prod) prod = Number(Atomics.load(this.#producer, 0));
       }
+      Atomics.store(this.#consumer, 0, BigInt(cons));
     } finally {
       this.#draining = false;
     }
