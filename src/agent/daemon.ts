@@ -23,7 +23,6 @@ import { startUiServer, uiHandler, type UiHandler } from '../ui/server.ts';
 import { ServiceManager } from '../service/manager.ts';
 import { PolicyManager, policyConfigFlags } from '../policy/manager.ts';
 import { buildApi } from './api.ts';
-import { MembraneError } from '../errors.ts';
 import type { AgentConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { podKey, type StoredPod } from './objects.ts';
@@ -219,16 +218,12 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   // [observe] the loopback listeners: a taken address fails the start, naming the flag.
   try {
     if (config.prometheusServeAddr) {
-      const m = await startMetricsServer(agent.metrics, config.prometheusServeAddr).catch((err: Error) => {
-        throw new MembraneError('CONFLICT', `--prometheus-serve-addr ${config.prometheusServeAddr}: ${err.message} — give another HOST:PORT, or '' to turn metrics off`, { cause: err });
-      });
+      const m = await startMetricsServer(agent.metrics, config.prometheusServeAddr);
       closers.push(() => m.close());
       listeners.metrics = m.address;
     }
     if (config.uiServeAddr) {
-      const u = await startUiServer(flows, config.uiServeAddr).catch((err: Error) => {
-        throw new MembraneError('CONFLICT', `--ui-serve-addr ${config.uiServeAddr}: ${err.message} — give another HOST:PORT, or '' to turn the UI off`, { cause: err });
-      });
+      const u = await startUiServer(flows, config.uiServeAddr);
       closers.push(() => u.close());
       listeners.ui = u.address;
     }

@@ -39,3 +39,19 @@ test('without an agent the proxy answers 502 and says which socket did not answe
     await proxy.close();
   }
 });
+
+test('the proxy, like the agent\'s listeners, refuses requests for other hosts (DNS rebinding)', async () => {
+  const proxy = await startUiProxy('/nonexistent/membrane.sock', '127.0.0.1:0');
+  try {
+    const u = new URL(proxy.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ host: u.hostname, port: Number(u.port), path: '/', headers: { host: 'evil.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(status, 421);
+  } finally {
+    await proxy.close();
+  }
+});

@@ -6,9 +6,8 @@
 // local port to them, as `cilium hubble ui` port-forwards in Kubernetes.
 import http from 'node:http';
 import { DEFAULT_SOCKET } from '../agent/api-types.ts';
-import { parseListenAddr } from '../net/listen-addr.ts';
+import { listenHttp } from '../net/listen-addr.ts';
 import type { Command } from './command.ts';
-import { hostAllowed } from '../ui/server.ts';
 
 export interface UiProxy {
   /** http://HOST:PORT/ */
@@ -18,14 +17,7 @@ export interface UiProxy {
 
 /** Serves the agent's /ui/ and /metrics (reached over `socket`) on `addr`. */
 export async function startUiProxy(socket: string, addr: string): Promise<UiProxy> {
-  const { host, port } = parseListenAddr('--address', addr);
-  const server = http.createServer((req, res) => {
-    // As the agent's own listener: only requests for localhost or an IP address (no DNS rebinding).
-    if (!hostAllowed(req.headers.host)) {
-      res.writeHead(421, { 'content-type': 'text/plain' });
-      res.end('this UI answers requests for localhost or an IP address only\n');
-      return;
-    }
+  const l = await listenHttp('--address', addr, (req, res) => {
     const url = req.url ?? '/';
     const target = url === '/metrics' || url.startsWith('/metrics?') ? url : `/ui${url}`;
     const upstream = http.request({ socketPath: socket, path: target, method: req.method, headers: req.headers }, (r) => {
@@ -40,20 +32,7 @@ export async function startUiProxy(socket: string, addr: string): Promise<UiProx
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address();
-  const bound = typeof a === 'object' && a !== null ? a.port : port;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { url: `http://${l.address}/`, close: l.close };
 }
 
 export const uiCommand: Command = {

@@ -20,9 +20,8 @@
 //   membrane_bpf_map_entries{map_name}                              (none; pressure × capacity)
 //   membrane_bpf_map_capacity{map_name}                             cilium_bpf_map_capacity{map_group}
 //   membrane_agent_*  (process CPU, memory, fds, event-loop lag, GC) cilium_process_* and go_*
-import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { parseListenAddr } from '../net/listen-addr.ts';
+import { listenHttp, type Listener } from '../net/listen-addr.ts';
 import { DROP_REASONS, MB_CT_DIR_FWD, MB_DIR_EGRESS, MB_DIR_INGRESS, MB_METRIC_EVENT_LOST } from '../datapath/abi.ts';
 import type { ServiceJSON } from '../agent/api-types.ts';
 import type { Datapath } from '../datapath/datapath.ts';
@@ -301,16 +300,11 @@ export function renderMetrics(source: MetricsSource): Promise<string> {
   return metricsOf(source).render();
 }
 
-export interface MetricsServer {
-  /** The bound HOST:PORT (the real port when 0 was asked for). */
-  address: string;
-  close(): Promise<void>;
-}
+export type MetricsServer = Listener;
 
 /** Serves GET /metrics on HOST:PORT (port 0: any free port); every other path is 404. */
-export async function startMetricsServer(source: MetricsSource, addr: string): Promise<MetricsServer> {
-  const { host, port } = parseListenAddr('--prometheus-serve-addr', addr);
-  const server = http.createServer((req, res) => {
+export function startMetricsServer(source: MetricsSource, addr: string): Promise<MetricsServer> {
+  return listenHttp('--prometheus-serve-addr', addr, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
@@ -327,24 +321,7 @@ export async function startMetricsServer(source: MetricsSource, addr: string): P
         res.end(`metrics failed: ${errorMessage(err)}\n`);
       },
     );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address();
-  const bound = typeof a === 'object' && a !== null ? a.port : port;
-  return {
-    address: `${host.includes(':') ? `[${host}]` : host}:${bound}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  }, "give another HOST:PORT, or '' to turn metrics off");
 }
 
 /** What agentMetricsSource reads of the agent (a structural part of Agent, src/agent/daemon.ts). */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Flow, FlowEndpoint, FlowRecord } from '../observe/flow-types.ts';
 import { FlowRing } from '../observe/flow-ring.ts';
-import { hostAllowed, startUiServer, uiHandler, type UiFlowSource } from './server.ts';
+import { hostAllowed } from '../net/listen-addr.ts';
+import { startUiServer, uiHandler, type UiFlowSource } from './server.ts';
 
 const ep = (ns: string, pod: string, app: string, identity: number): FlowEndpoint => ({ ID: identity, identity, namespace: ns, pod_name: pod, labels: [`k8s:app=${app}`] });
 const FRONTEND = ep('demo', 'frontend', 'frontend', 300);

@@ -9,10 +9,10 @@
 // only, so it works under either.
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseListenAddr } from '../net/listen-addr.ts';
+import { listenHttp, type Listener } from '../net/listen-addr.ts';
+
 import { CLIENT_QUEUE_RECORDS, NDJSON, runFlowStream, type FlowSource } from '../agent/flow-stream.ts';
 import { writeStream } from '../agent/http.ts';
 import { MembraneError } from '../errors.ts';
@@ -142,45 +142,7 @@ function sendError(res: http.ServerResponse, err: unknown): void {
   sendJson(res, status, { error: e.toJSON() });
 }
 
-/**
- * On a loopback address, only requests that name a loopback host are
- * answered: a web page elsewhere cannot read flows by pointing its own DNS
- * name at 127.0.0.1 (DNS rebinding).
- */
-export function hostAllowed(hostHeader: string | undefined): boolean {
-  if (!hostHeader) return false;
-  const host = hostHeader.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return host === 'localhost' || host.endsWith('.localhost') || net.isIP(host) !== 0;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 /** Serves the UI on HOST:PORT (port 0: any free port). */
-export async function startUiServer(source: UiFlowSource, addr: string): Promise<{ address: string; close(): Promise<void> }> {
-  const { host, port } = parseListenAddr('--ui-serve-addr', addr);
-  const handle = uiHandler(source);
-  const guard = isLoopback(host);
-  const server = http.createServer((req, res) => {
-    if (guard && !hostAllowed(req.headers.host)) {
-      res.writeHead(421, { 'content-type': 'text/plain' });
-      res.end('this UI answers requests for localhost or an IP address only\n');
-      return;
-    }
-    handle(req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new MembraneError('CONFLICT', `the UI cannot listen on ${addr}: ${err.message}`, { cause: err })));
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address() as net.AddressInfo;
-  return {
-    address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+export function startUiServer(source: UiFlowSource, addr: string): Promise<Listener> {
+  return listenHttp('--ui-serve-addr', addr, uiHandler(source), "give another HOST:PORT, or '' to turn the UI off");
 }
