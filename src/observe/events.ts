@@ -107,19 +107,10 @@ export function describeEvent(e: RawEvent, time: string): DecodedEvent {
   return out;
 }
 
-export function decodeEvent(buf: Buffer, monoToWall: (ns: bigint) => number): DecodedEvent {
+/** A record of the ring buffer in the GET /v1/events form (tests of the programs alone read this). */
+export function decodeEvent(buf: Buffer, clock: WallClock): DecodedEvent {
   const e = decodeRaw(buf);
-  return describeEvent(e, new Date(monoToWall(e.ts_ns)).toISOString());
-}
-
-/**
- * bpf_ktime_get_ns() is CLOCK_MONOTONIC; map it to wall-clock time with the
- * offset between the two clocks measured once.
- */
-export function monotonicToWall(): (ns: bigint) => number {
-  const mono = Number(process.hrtime.bigint() / 1000n) / 1000; // ms, same clock as CLOCK_MONOTONIC
-  const offset = Date.now() - mono;
-  return (ns: bigint) => Number(ns / 1000n) / 1000 + offset;
+  return describeEvent(e, clock.format(e.ts_ns));
 }
 
 /**
@@ -174,44 +165,28 @@ export class WallClock {
   }
 }
 
-type LogEntry = DecodedEvent | { raw: RawEvent; time: string };
-
 /** The last events for GET /v1/events; raw events are described only when read. */
 export class EventLog {
   readonly capacity: number;
-  readonly #ring: LogEntry[] = [];
+  readonly #ring: Array<{ raw: RawEvent; time: string }> = [];
   #next = 0;
-  readonly drops = new Map<string, number>();
   total = 0;
 
   constructor(capacity = 4096) {
     this.capacity = capacity;
   }
 
-  #put(entry: LogEntry): void {
-    this.total++;
-    if (this.#ring.length < this.capacity) this.#ring.push(entry);
-    else this.#ring[this.#next] = entry;
-    this.#next = (this.#next + 1) % this.capacity;
-  }
-
-  add(ev: DecodedEvent): void {
-    if (ev.type === 'drop') this.drops.set(ev.reason, (this.drops.get(ev.reason) ?? 0) + 1);
-    this.#put(ev);
-  }
-
   /** A decoded event with its formatted time (the flow pipeline's decode, shared). */
   addRaw(raw: RawEvent, time: string): void {
-    if (raw.type === MB_EVENT_DROP) {
-      const reason = reasonOf('drop', raw.subtype);
-      this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
-    }
-    this.#put({ raw, time });
+    this.total++;
+    if (this.#ring.length < this.capacity) this.#ring.push({ raw, time });
+    else this.#ring[this.#next] = { raw, time };
+    this.#next = (this.#next + 1) % this.capacity;
   }
 
   /** The last n events, oldest first. */
   last(n: number): DecodedEvent[] {
     const ordered = this.#ring.length < this.capacity ? this.#ring : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
-    return ordered.slice(Math.max(0, ordered.length - n)).map((e) => ('raw' in e ? describeEvent(e.raw, e.time) : e));
+    return ordered.slice(Math.max(0, ordered.length - n)).map((e) => describeEvent(e.raw, e.time));
   }
 }
